@@ -1,0 +1,111 @@
+"""The canonical event: the one shape every source is mapped to before scoring.
+
+Sources differ (a SendGrid webhook, a Segment `track` call, a CRM update); the scoring core
+only ever sees this model, so a new source never touches the rules or the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+#: The event types the shipped rules and sources use, with their properties. Sources may
+#: declare more (see `streams.sources`); the rule checker accepts both.
+EVENT_TYPES: dict[str, str] = {
+    "web.page_view": "a page view {url, visit_id}",
+    "web.search": "a search that led to the site {query}",
+    "email.open": "an email opened {campaign_id}",
+    "email.click": "a link clicked in an email {campaign_id, url}",
+    "email.bounce": "an email bounced {campaign_id, reason}",
+    "email.unsubscribe": "the prospect unsubscribed {campaign_id}",
+    "demo.watched": "a demo video watched {video_id}",
+    "webinar.registered": "registered for a webinar {webinar_id}",
+    "webinar.attended": "attended a webinar {webinar_id, minutes}",
+    "content.downloaded": "content downloaded {asset_id, category}",
+    "form.submitted": "a form submitted {form: contact_me | trial_request | ...}",
+    "prospect.updated": "profile facts changed {title, lead_source, offer, company, country}",
+    "prospect.reviewed": "a rep's manual review {approved}",
+    "account.updated": "account facts changed {name, industry, employees, country}",
+    "lead.outcome": "a rep's outcome for a lead {outcome: converted | disqualified | recycled}",
+}
+
+
+class ProspectRef(BaseModel):
+    """Who did it. An email identifies a known prospect, an anonymous id a tracked visitor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: str | None = None
+    anonymous_id: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_an_identifier(self) -> ProspectRef:
+        if not self.email and not self.anonymous_id:
+            raise ValueError("a prospect needs an email or an anonymous_id")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The prospect's state key: the lowercased email, else `anon:<anonymous_id>`."""
+        if self.email:
+            return self.email.strip().lower()
+        return f"anon:{self.anonymous_id}"
+
+
+class AccountRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    domain: str | None = None
+
+
+class Event(BaseModel):
+    """One thing a prospect did or one fact learned about them, at `occurred_at` (event time)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    occurred_at: AwareDatetime
+    prospect: ProspectRef
+    account: AccountRef | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class RejectedLine(BaseModel):
+    """A line of an event file that is not a valid event: reported, never fatal."""
+
+    line: int
+    error: str
+
+
+def parse_event(raw: str | bytes) -> Event:
+    """Parse one JSON document into an event; raises `ValidationError` with the reason."""
+    return Event.model_validate_json(raw)
+
+
+def describe_error(error: ValidationError) -> str:
+    """A one-line reason for a rejected event, naming the field: `occurred_at: ...`."""
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "event"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def read_events(path: Path) -> Iterator[Event | RejectedLine]:
+    """Events of a JSON-lines file in order, with a `RejectedLine` in place of each bad line.
+
+    Blank lines are skipped; line numbers are 1-based as editors show them.
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield parse_event(raw)
+            except ValidationError as error:
+                yield RejectedLine(line=number, error=describe_error(error))

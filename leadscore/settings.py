@@ -1,0 +1,91 @@
+"""Every setting leadscore reads, in one place.
+
+Values come, highest priority first, from environment variables (`LEADSCORE_<NAME>`, plus
+the conventional `KAFKA_BOOTSTRAP_SERVERS` and `REDIS_URL`), then from the TOML file named
+by `LEADSCORE_SETTINGS_FILE` (if any), then the defaults below. `docs/configuration.md`
+documents them; a test keeps that page in step with this model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "scoring_rules" / "default"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="forbid")
+
+    kafka_bootstrap_servers: str = Field(
+        default="localhost:9092",
+        validation_alias=AliasChoices("LEADSCORE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka brokers, `host:port[,host:port...]`.",
+    )
+    redis_url: str = Field(
+        default="redis://localhost:6379/0",
+        validation_alias=AliasChoices("LEADSCORE_REDIS_URL", "REDIS_URL"),
+        description="Redis (or Valkey) server for routing state, queues and alerts.",
+    )
+    topic_prefix: str = Field(
+        default="leadscore.",
+        description="Prefix of every topic leadscore creates, e.g. `leadscore.decisions`.",
+    )
+    topic_partitions: int = Field(
+        default=4, ge=1, description="Partitions of the topics leadscore creates."
+    )
+    rules_path: Path = Field(
+        default=DEFAULT_RULES_PATH,
+        description="Rule file or folder of rule files (`*.yaml`); the shipped default set.",
+    )
+    app_id: str = Field(
+        default="leadscore",
+        description="Faust application id: consumer group and changelog topic names.",
+    )
+    data_dir: Path = Field(
+        default=Path("./.leadscore-data"),
+        description="Where the worker keeps local table state.",
+    )
+    web_host: str = Field(default="127.0.0.1", description="Address of the worker's web server.")
+    web_port: int = Field(default=6066, description="Port of the ingest API and `/metrics`.")
+    ingest_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret for the ingest API: a bearer token or HMAC-SHA256 key. "
+        "Unset means the API accepts unauthenticated requests (dev only).",
+    )
+    ingest_max_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body the ingest API accepts."
+    )
+    log_level: str = Field(
+        default="info", pattern="^(crit|error|warn|info|debug)$",
+        description="Log level: crit, error, warn, info or debug.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get("LEADSCORE_SETTINGS_FILE")
+        if settings_file:
+            if not Path(settings_file).is_file():
+                raise FileNotFoundError(f"LEADSCORE_SETTINGS_FILE={settings_file}: no such file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file)))
+        return tuple(sources)
+
+    def topic(self, name: str) -> str:
+        """The full name of one of leadscore's topics, e.g. `topic("decisions")`."""
+        return f"{self.topic_prefix}{name}"

@@ -1,0 +1,1 @@
+"""Stream processing: event sources, ingest, and the Faust processors around the scoring core."""
