@@ -54,6 +54,25 @@ class Settings(BaseSettings):
         default=Path("./.leadscore-data"),
         description="Where the worker keeps local table state.",
     )
+    table_store: str = Field(
+        default="memory://",
+        pattern="^(memory|rocksdb)://",
+        description="Where the worker keeps table state: `memory://` (rebuilt from the "
+        "changelog on start) or `rocksdb://` (on disk under data_dir, for large state; "
+        "needs the `faust-streaming[rocksdict]` extra).",
+    )
+    processing_guarantee: str = Field(
+        default="at_least_once",
+        pattern="^(at_least_once|exactly_once)$",
+        description="`exactly_once` uses Kafka transactions (Apache Kafka; not the embedded "
+        "dev broker).",
+    )
+    decay_tick_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often each worker publishes the decays that have come due (wall "
+        "clock). 0 turns the timer off.",
+    )
     web_host: str = Field(default="127.0.0.1", description="Address of the worker's web server.")
     web_port: int = Field(default=6066, description="Port of the ingest API and `/metrics`.")
     ingest_secret: SecretStr | None = Field(
