@@ -1,0 +1,130 @@
+"""The ingest API's decisions: status codes, bodies and what is produced."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from leadscore.settings import Settings
+from streams.ingest import ingest
+
+SECRET = "s3cret-token"
+SETTINGS = Settings(ingest_secret=SecretStr(SECRET), ingest_max_bytes=4096)
+BEARER = {"Authorization": f"Bearer {SECRET}"}
+
+
+def sendgrid(event_id: str, email: str = "ana@acme.example", **fields: Any) -> dict[str, Any]:
+    return {
+        "email": email,
+        "timestamp": 1767605400,
+        "event": "open",
+        "sg_event_id": event_id,
+        "sg_message_id": "m-1",
+        **fields,
+    }
+
+
+def test_a_valid_batch_is_accepted_whole_and_keyed_by_prospect() -> None:
+    batch = [
+        sendgrid("e1", "Ana@Acme.example"),
+        sendgrid("e2", "bo@beta.example", event="delivered"),
+    ]
+    result = ingest("email", orjson.dumps(batch), BEARER, SETTINGS)
+    assert (result.status, result.body) == (202, {"accepted": 2})
+    assert result.topic == "leadscore.raw.email"
+    assert [orjson.loads(r.value) for r in result.records] == batch
+    # Prospect key where the item maps to an event; none for an event nothing scores.
+    assert [r.key for r in result.records] == [b"ana@acme.example", None]
+
+
+def test_a_single_object_is_a_batch_of_one() -> None:
+    result = ingest("email", orjson.dumps(sendgrid("e1")), BEARER, SETTINGS)
+    assert (result.status, result.body, len(result.records)) == (202, {"accepted": 1}, 1)
+
+
+def test_any_invalid_item_rejects_the_whole_batch_with_every_reason() -> None:
+    missing_id = sendgrid("e2")
+    del missing_id["sg_event_id"]
+    batch = [sendgrid("e1"), missing_id, "open", sendgrid("e4", timestamp="soon")]
+    result = ingest("email", orjson.dumps(batch), BEARER, SETTINGS)
+    assert result.status == 400
+    assert result.records == []
+    assert result.body == {
+        "accepted": 0,
+        "errors": [
+            {"index": 1, "reason": "sg_event_id: Field required"},
+            {"index": 2, "reason": "an item must be a JSON object, not str"},
+            {
+                "index": 3,
+                "reason": "timestamp: Input should be a valid integer, "
+                "unable to parse string as an integer",
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "the body is not JSON"),
+        (b"[]", "the batch is empty"),
+        (b"42", "the body must be a JSON object or array, not int"),
+    ],
+)
+def test_a_body_that_is_no_batch_is_a_400(body: bytes, reason: str) -> None:
+    result = ingest("email", body, BEARER, SETTINGS)
+    assert result.status == 400
+    [error] = result.body["errors"]
+    assert error["index"] is None and error["reason"].startswith(reason)
+
+
+def test_a_valid_hmac_signature_authenticates_the_body() -> None:
+    body = orjson.dumps([sendgrid("e1")])
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    signed = {"x-leadscore-signature": f"sha256={digest}"}
+    assert ingest("email", body, signed, SETTINGS).status == 202
+    tampered = body.replace(b"e1", b"e9")
+    assert ingest("email", tampered, signed, SETTINGS).status == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {SECRET}"},
+        {"X-Leadscore-Signature": "sha256=00ff"},
+        {"X-Leadscore-Signature": "md5=" + "0" * 32},
+    ],
+)
+def test_missing_or_wrong_credentials_are_a_401(headers: dict[str, str]) -> None:
+    result = ingest("email", orjson.dumps(sendgrid("e1")), headers, SETTINGS)
+    assert result.status == 401
+    assert "Authorization: Bearer" in result.body["error"] and result.records == []
+
+
+def test_without_a_configured_secret_the_api_is_open() -> None:
+    open_settings = Settings(ingest_secret=None)
+    assert ingest("email", orjson.dumps(sendgrid("e1")), {}, open_settings).status == 202
+
+
+def test_a_body_over_the_limit_is_a_413_before_anything_else() -> None:
+    body = orjson.dumps([sendgrid(f"e{i}") for i in range(60)])
+    assert len(body) > 4096
+    result = ingest("email", body, {}, SETTINGS)
+    assert result.status == 413
+    assert result.body == {"error": f"the body is {len(body)} bytes; the limit is 4096"}
+
+
+def test_an_unknown_source_is_a_404_for_an_authenticated_caller_only() -> None:
+    result = ingest("fax", b"{}", BEARER, SETTINGS)
+    assert result.status == 404
+    assert result.body == {
+        "error": "no source named 'fax'; installed: crm, email, forms, web, webinar"
+    }
+    assert ingest("fax", b"{}", {}, SETTINGS).status == 401
