@@ -51,9 +51,9 @@ ANA = ProspectRef(email="ana@acme.example")
 
 def test_the_shipped_sources_are_discovered_through_entry_points() -> None:
     sources = discover_sources()
-    assert sorted(sources) == ["crm", "email", "forms", "web", "webinar"]
-    assert {name: s.topic for name, s in sources.items()} == {
-        name: f"raw.{name}" for name in sources
+    shipped = ["crm", "email", "forms", "web", "webinar"]
+    assert {name: sources[name].topic for name in shipped} == {
+        name: f"raw.{name}" for name in shipped
     }
 
 
