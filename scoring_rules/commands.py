@@ -1,10 +1,167 @@
-"""Subcommands of `leadscore` for this area; each sets `handler` to a function(args) -> exit code."""
+"""`leadscore rules check`, `leadscore replay` and `leadscore explain`.
+
+Thin adapters: they read files, call the pure core, and print. Exit codes: 0 done,
+2 bad rules (or bad arguments).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import orjson
 
-def add_commands(commands: "argparse._SubParsersAction[Any]") -> None:
+from scoring_rules import compare, explain
+from scoring_rules.compile import RuleSet, load_rules
+from scoring_rules.errors import RulesError
+from scoring_rules.replay import ReplayEnd, replay_lines
+
+#: Decisions are written in batches: one write per decision would dominate a replay.
+WRITE_BATCH = 4096
+
+
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """Register this area's subcommands."""
+    rules = commands.add_parser("rules", help="work with scoring rule files")
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+    check = rules_commands.add_parser(
+        "check", help="check rule files; print every error as file:line:col: message")
+    check.add_argument("path", nargs="?", type=Path,
+                       help="a rule file or folder (default: the rules_path setting)")
+    check.set_defaults(handler=run_check)
+
+    replay = commands.add_parser(
+        "replay", help="run past events through the rules; print decisions as JSON lines")
+    replay.add_argument("events", type=Path, help="canonical events, one JSON object a line")
+    _rules_option(replay)
+    _now_option(replay)
+    replay.add_argument("--state", type=Path, metavar="OUT.json",
+                        help="write each prospect's final score, stage and track here")
+    replay.add_argument("--compare", type=Path, metavar="OTHER_RULES",
+                        help="instead of decisions, report what the other rule set would "
+                             "change: promotions, fast tracks, hits per rule, stages")
+    replay.set_defaults(handler=run_replay)
+
+    explain_cmd = commands.add_parser(
+        "explain", help="show why a prospect has its score: rule hits in order")
+    explain_cmd.add_argument("events", type=Path, help="canonical events, one JSON object a line")
+    explain_cmd.add_argument("--prospect", required=True, metavar="EMAIL",
+                             help="the prospect's email (or anon:<anonymous_id>)")
+    _rules_option(explain_cmd)
+    _now_option(explain_cmd)
+    explain_cmd.set_defaults(handler=run_explain)
+
+
+def _rules_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rules", type=Path, metavar="PATH",
+                        help="rule file or folder (default: the rules_path setting)")
+
+
+def _now_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--now", type=_aware_time, metavar="ISO8601",
+                        help="apply decays up to this time (default: the latest event time)")
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +01:00")
+    return moment
+
+
+def _default_rules() -> Path:
+    from leadscore.settings import Settings
+
+    return Settings().rules_path
+
+
+def _load(path: Path | None) -> RuleSet | None:
+    try:
+        return load_rules(path or _default_rules())
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        return None
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from handle
+
+
+def _readable(path: Path) -> bool:
+    if not path.is_file():
+        print(f"leadscore: {path}: no such file", file=sys.stderr)
+        return False
+    return True
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        rules = load_rules(args.path or _default_rules())
+    except RulesError as error:
+        print(error)
+        files = {e.file for e in error.errors}
+        print(f"{len(error.errors)} error(s) in {len(files)} file(s)", file=sys.stderr)
+        return 2
+    for name, summary in rules.summaries.items():
+        print(f"{name}: ok ({summary})")
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    rules = _load(args.rules)
+    if rules is None or not _readable(args.events):
+        return 2
+    if args.compare is not None:
+        other = _load(args.compare)
+        if other is None:
+            return 2
+        base_outcome, other_outcome = compare.compare(rules, other, lambda: _lines(args.events))
+        sys.stdout.write(compare.render(base_outcome, other_outcome))
+        return 0
+    started = time.perf_counter()
+    out = sys.stdout.buffer
+    batch: list[bytes] = []
+    kinds: Counter[str] = Counter()
+    end: ReplayEnd | None = None
+    for item in replay_lines(rules, _lines(args.events), args.now):
+        if isinstance(item, ReplayEnd):
+            end = item
+            continue
+        kinds[item["type"]] += 1
+        batch.append(orjson.dumps(item))
+        if len(batch) >= WRITE_BATCH:
+            out.write(b"\n".join(batch) + b"\n")
+            batch.clear()
+    if batch:
+        out.write(b"\n".join(batch) + b"\n")
+    out.flush()
+    assert end is not None
+    if args.state is not None:
+        prospects = {key: state.summary(rules.min_score, rules.max_score)
+                     for key, state in end.states.items()}
+        args.state.write_bytes(orjson.dumps({"prospects": prospects}, option=orjson.OPT_INDENT_2))
+    elapsed = time.perf_counter() - started
+    print(f"replayed {end.events} events ({end.rejected} rejected) for {len(end.states)} "
+          f"prospects up to {end.now.isoformat() if end.now else '-'} with rules {rules.version}:"
+          f" {kinds['score.changed']} score changes, {kinds['prospect.promoted']} promotions "
+          f"in {elapsed:.2f}s", file=sys.stderr)
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    rules = _load(args.rules)
+    if rules is None or not _readable(args.events):
+        return 2
+    found = explain.explain(rules, _lines(args.events), args.prospect, args.now)
+    sys.stdout.write(explain.render(found, rules))
+    return 0 if found.state is not None else 1

@@ -1,0 +1,121 @@
+"""Conditions compiled into predicates on one property value.
+
+Compiled once per rule set: patterns are precompiled and text targets lowercased here, so
+evaluating a condition on an event is a few comparisons, never a parse.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from scoring_rules.schema import Condition
+
+Predicate = Callable[[Any], bool]
+
+
+class PatternError(ValueError):
+    """A pattern in a condition that cannot be compiled; `key` names the condition key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def url_path(value: str) -> str:
+    """The lowercased path of a URL (`https://x.example/Pricing?a=1` -> `/pricing`)."""
+    start = value.find("://")
+    if start >= 0:
+        slash = value.find("/", start + 3)
+        value = value[slash:] if slash >= 0 else "/"
+    for mark in "?#":
+        cut = value.find(mark)
+        if cut >= 0:
+            value = value[:cut]
+    return value.lower() or "/"
+
+
+def words_pattern(words: Sequence[str]) -> re.Pattern[str]:
+    """A case-insensitive pattern matching any of `words` as whole words."""
+    alternatives = "|".join(re.escape(word.strip()) for word in words if word.strip())
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def compile_condition(condition: Condition, brand: re.Pattern[str] | None) -> Predicate:
+    """One predicate testing every key of `condition`. Raises `PatternError`."""
+    checks: list[Predicate] = []
+    if condition.equals is not None:
+        checks.append(_equals(condition.equals))
+    if condition.one_of is not None:
+        checks.append(_one_of(condition.one_of))
+    if condition.prefix is not None:
+        prefix = condition.prefix.lower()
+        checks.append(lambda v: isinstance(v, str) and v.lower().startswith(prefix))
+    if condition.path is not None:
+        if not condition.path.startswith(("/", "*")):
+            raise PatternError("path", f"a path pattern starts with / (like /pricing*), "
+                                       f"got {condition.path!r}")
+        glob = re.compile(fnmatch.translate(condition.path.lower()))
+        checks.append(lambda v: isinstance(v, str) and glob.match(url_path(v)) is not None)
+    if condition.contains is not None:
+        part = condition.contains.lower()
+        checks.append(lambda v: isinstance(v, str) and part in v.lower())
+    if condition.words is not None:
+        words = words_pattern(condition.words)
+        checks.append(lambda v: isinstance(v, str) and words.search(v) is not None)
+    if condition.matches is not None:
+        try:
+            pattern = re.compile(condition.matches, re.IGNORECASE)
+        except re.error as error:
+            raise PatternError("matches", f"cannot read the pattern {condition.matches!r}: "
+                                          f"{error}") from None
+        checks.append(lambda v: isinstance(v, str) and pattern.search(v) is not None)
+    for key, test in _COMPARISONS.items():
+        bound = getattr(condition, key)
+        if bound is not None:
+            checks.append(_compare(test, bound))
+    if condition.mentions_brand is not None:
+        if brand is None:
+            raise PatternError("mentions_brand", "mentions_brand needs brand_terms in settings")
+        wanted, terms = condition.mentions_brand, brand
+        checks.append(lambda v: isinstance(v, str) and (terms.search(v) is not None) == wanted)
+    if not checks:
+        return bool
+    if len(checks) == 1:
+        return checks[0]
+    return lambda v: all(check(v) for check in checks)
+
+
+def _equals(target: str | float | bool) -> Predicate:
+    if isinstance(target, str):
+        lowered = target.lower()
+        return lambda v: isinstance(v, str) and v.lower() == lowered
+    if isinstance(target, bool):
+        return lambda v: v is target
+    return lambda v: _is_number(v) and v == target
+
+
+def _one_of(targets: list[str | int | float | bool]) -> Predicate:
+    tests = [_equals(target) for target in targets]
+    texts = frozenset(t.lower() for t in targets if isinstance(t, str))
+    if len(texts) == len(tests):
+        return lambda v: isinstance(v, str) and v.lower() in texts
+    return lambda v: any(test(v) for test in tests)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "above": lambda v, b: v > b,
+    "at_least": lambda v, b: v >= b,
+    "below": lambda v, b: v < b,
+    "at_most": lambda v, b: v <= b,
+}
+
+
+def _compare(test: Callable[[float, float], bool], bound: float) -> Predicate:
+    return lambda v: _is_number(v) and test(v, bound)

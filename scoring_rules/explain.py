@@ -1,0 +1,73 @@
+"""`leadscore explain`: why a prospect has the score it has, as a table a person can read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from scoring_rules.compile import RuleSet
+from scoring_rules.decisions import Decision
+from scoring_rules.replay import ANON_PREFIX, ReplayEnd, replay_lines
+from scoring_rules.state import ProspectState
+
+
+@dataclass
+class Explanation:
+    key: str
+    rows: list[Decision]
+    state: ProspectState | None
+    anonymous_ids: list[str]
+
+
+def explain(
+    rules: RuleSet, lines: Iterable[bytes], prospect: str, now: datetime | None = None
+) -> Explanation:
+    """The decisions about `prospect` (an email, or `anon:<id>`), including those made while
+    they were still an anonymous visitor, in the order the engine made them."""
+    key = prospect if prospect.startswith(ANON_PREFIX) else prospect.strip().lower()
+    by_key: dict[str, list[Decision]] = {}
+    end: ReplayEnd | None = None
+    for item in replay_lines(rules, lines, now):
+        if isinstance(item, ReplayEnd):
+            end = item
+        elif "prospect" in item:
+            by_key.setdefault(item["prospect"], []).append(item)
+    assert end is not None
+    anonymous = [a for a, into in end.aliases.items() if into == key]
+    rows = [row for a in anonymous for row in by_key.get(ANON_PREFIX + a, [])]
+    rows.extend(by_key.get(key, []))
+    rows.sort(key=lambda row: row["at"])  # stable: same-time rows keep the engine's order
+    return Explanation(key, rows, end.states.get(key), anonymous)
+
+
+def render(explanation: Explanation, rules: RuleSet) -> str:
+    state = explanation.state
+    if state is None:
+        return f"{explanation.key}: no events for this prospect.\n"
+    score = state.score(rules.min_score, rules.max_score)
+    track = f" ({state.track.replace('_', ' ')})" if state.track else ""
+    lines = [
+        f"{explanation.key}: score {score} (fit {state.fit}, behavior {state.behavior}), "
+        f"{state.stage}{track}; rules {rules.version}",
+    ]
+    if explanation.anonymous_ids:
+        lines.append("includes activity as anonymous visitor " +
+                     ", ".join(explanation.anonymous_ids))
+    table = [("at", "event", "rule", "delta", "score")]
+    for row in explanation.rows:
+        if row["type"] == "prospect.promoted":
+            table.append((row["at"], "", f"=> promoted to lead, {row['track']}", "",
+                          str(row["score"])))
+            continue
+        rule = row["rule"]
+        if row["prospect"] != explanation.key:
+            rule += " (anonymous)"
+        event = row["event_id"] or ("(decay)" if rule not in ("identity.merge",) else "")
+        table.append((row["at"], event, rule, f"{row['delta']:+d}", str(row["score"])))
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    for r in table:
+        lines.append("  ".join((r[0].ljust(widths[0]), r[1].ljust(widths[1]),
+                                r[2].ljust(widths[2]), r[3].rjust(widths[3]),
+                                r[4].rjust(widths[4]))).rstrip())
+    return "\n".join(lines) + "\n"
