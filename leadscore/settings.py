@@ -27,7 +27,9 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(
         default="localhost:9092",
-        validation_alias=AliasChoices("LEADSCORE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "LEADSCORE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
         description="Kafka brokers, `host:port[,host:port...]`.",
     )
     redis_url: str = Field(

@@ -1,0 +1,198 @@
+"""The live pipeline: Faust agents around the pure scoring core.
+
+    raw.<source> --map--> events --resolve--> events.by-prospect --score--> decisions
+         (parse, map)   (key: anon id/email)   (key: prospect)     (state table)
+             \\-> dead-letter
+
+Each stage is a thin adapter: the mapping is the source plugin's, identity resolution is
+`streams.identity.resolve`, scoring is `streams.scoring.handle`. This module only moves
+bytes between topics and tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.partitioner import DefaultPartitioner
+from faust.types import TP, EventT, StreamT
+
+from leadscore.events import Event
+from leadscore.settings import Settings
+from scoring_rules import RuleSet
+from streams import metrics
+from streams.due_index import DueIndex
+from streams.identity import ScoringMessage, resolve, routing_key
+from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
+from streams.scoring import handle, rebuild_index
+from streams.sources import Source, discover_sources, map_raw
+
+log = logging.getLogger("leadscore.worker")
+
+
+@dataclass
+class LiveRules:
+    """The rule set in force; replaced whole when a new version is accepted."""
+
+    current: RuleSet
+
+
+@dataclass
+class Pipeline:
+    app: faust.App
+    settings: Settings
+    rules: LiveRules
+    sources: dict[str, Source]
+    topics: dict[str, faust.TopicT]
+    indexes: dict[int, DueIndex] = field(default_factory=dict)
+
+
+def topic_names(settings: Settings, sources: dict[str, Source]) -> dict[str, str]:
+    """Every topic the pipeline reads or writes, by role; raw topics as `raw.<source>`."""
+    names = {
+        role: settings.topic(role)
+        for role in ("events", "events.by-prospect", "decisions", "dead-letter", "rules")
+    }
+    for name, source in sources.items():
+        names[f"raw.{name}"] = settings.topic(source.topic)
+    return names
+
+
+def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
+    """Build the Faust app with all agents; nothing connects until the worker starts."""
+    sources = discover_sources()
+    names = topic_names(settings, sources)
+    brokers = ",".join(f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(","))
+    app = faust.App(
+        settings.app_id,
+        broker=brokers,
+        store=settings.table_store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        processing_guarantee=settings.processing_guarantee,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=True,
+        producer_linger_ms=1,
+    )
+    topics = {
+        role: app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            partitions=settings.topic_partitions,
+        )
+        for role, name in names.items()
+    }
+    pipeline = Pipeline(
+        app=app, settings=settings, rules=LiveRules(rules), sources=sources, topics=topics
+    )
+    aliases = app.Table("aliases")
+    prospects = app.Table(
+        "prospects",
+        extra_topic_configs={"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)},
+    )
+    raw_topic_names = {names[f"raw.{name}"]: name for name in sources}
+
+    @app.agent(app.topic(
+        *raw_topic_names, key_type=bytes, value_type=bytes, key_serializer="raw",
+        value_serializer="raw",
+    ))
+    async def map_events(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            source = raw_topic_names[event.message.topic]
+            metrics.EVENTS_IN.labels(source).inc()
+            mapped = map_raw(source, event.value)
+            if isinstance(mapped, dict):
+                metrics.DEAD_LETTERS.labels(source, mapped["stage"]).inc()
+                log.warning("dead letter", extra={"source": source, "reason": mapped["reason"]})
+                await topics["dead-letter"].send(key=event.key, value=orjson.dumps(mapped))
+                continue
+            for canonical in mapped:
+                await topics["events"].send(
+                    key=routing_key(canonical).encode(),
+                    value=canonical.model_dump_json().encode(),
+                )
+
+    @app.agent(topics["events"])
+    async def resolve_identity(stream: StreamT[bytes]) -> None:
+        async for raw in stream:
+            event = Event.model_validate_json(raw)
+            key, message = resolve(aliases, event, orjson.loads(raw))
+            await _send_scoring(topics, key, message)
+
+    @app.agent(topics["events.by-prospect"])
+    async def score(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await _score_one(pipeline, prospects, event)
+
+    if settings.decay_tick_seconds > 0:
+
+        @app.timer(interval=settings.decay_tick_seconds)  # type: ignore[untyped-decorator]
+        async def publish_ticks() -> None:
+            """Ask every partition this worker owns to run the decays due by now."""
+            now = datetime.now(UTC).isoformat()
+            scoring_topic = names["events.by-prospect"]
+            for tp in app.assignor.assigned_actives():
+                if tp.topic == scoring_topic:
+                    await topics["events.by-prospect"].send(
+                        key=b"", value=orjson.dumps({"kind": "tick", "now": now}),
+                        partition=tp.partition,
+                    )
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget_indexes(app: faust.App, revoked: set[TP], **_: Any) -> None:
+        for tp in revoked:
+            pipeline.indexes.pop(tp.partition, None)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type=metrics.CONTENT_TYPE)
+
+    from streams.http import mount_ingest
+    from streams.rules_feed import follow_rules
+
+    mount_ingest(pipeline, settings)
+    app.task(follow_rules(pipeline, settings))
+    app.task(publish_outbox(pipeline))
+    return pipeline
+
+
+async def _send_scoring(
+    topics: dict[str, faust.TopicT], key: str, message: ScoringMessage
+) -> None:
+    await topics["events.by-prospect"].send(key=key.encode(), value=orjson.dumps(message))
+
+
+async def _score_one(pipeline: Pipeline, prospects: Any, event: EventT[bytes]) -> None:
+    started = time.perf_counter()
+    partition = event.message.partition
+    rules = pipeline.rules.current
+    index = pipeline.indexes.get(partition)
+    if index is None:
+        keys = _keys_of_partition(prospects, partition, pipeline.settings.topic_partitions)
+        index = rebuild_index(rules, prospects, keys)
+        pipeline.indexes[partition] = index
+    key = event.key.decode() if event.key else ""
+    handle(rules, prospects, index, key, orjson.loads(event.value))
+    metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
+
+
+_partitioner = DefaultPartitioner()
+
+
+def _keys_of_partition(prospects: Any, partition: int, count: int) -> list[str]:
+    """The table keys that live on `partition`: the producer's own murmur2 placement.
+
+    The table holds standby partitions too, so keys are filtered by where the producer
+    put them rather than taken whole.
+    """
+    every = list(range(count))
+    return [
+        key for key in list(prospects.keys())
+        if _partitioner(key.encode(), every, every) == partition
+    ]

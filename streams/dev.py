@@ -1,0 +1,113 @@
+"""`leadscore dev`: the whole pipeline on one machine, with no JVM and no Docker.
+
+Starts the embedded Tansu broker and a local Redis, a worker against them, sends the example
+events, and prints every decision as it arrives until Ctrl-C, which stops everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import orjson
+from kafka import KafkaConsumer
+
+from leadscore.infra.kafka_tansu import run_tansu
+from leadscore.infra.processes import free_port, spawn, stop, wait_until_ready
+from leadscore.infra.redis_local import run_redis
+from leadscore.settings import Settings
+from streams.send import send_file
+from streams.sources import discover_sources
+from streams.worker import prepare_topics
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+
+
+def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
+    with contextlib.ExitStack() as stack:
+        print("leadscore dev: starting the embedded broker and Redis...", flush=True)
+        broker = stack.enter_context(run_tansu())
+        redis_url = stack.enter_context(run_redis())
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadscore-dev-")))
+        settings = settings.model_copy(update={
+            "kafka_bootstrap_servers": broker.bootstrap_servers,
+            "redis_url": redis_url,
+            "data_dir": workdir / "data",
+            "processing_guarantee": "at_least_once",
+            "web_port": free_port() if _port_taken(settings.web_port) else settings.web_port,
+        })
+        prepare_topics(settings)
+        worker_log = workdir / "worker.log"
+        worker = spawn([sys.executable, "-m", "leadscore.cli", "worker"], worker_log,
+                       env={**os.environ, **_as_env(settings)})
+        stack.callback(stop, worker)
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        wait_until_ready(worker, lambda: _answers(f"{base}/metrics"), name="the worker",
+                         log_path=worker_log, timeout=60)
+        print(f"""
+  broker       {broker.version} at {broker.bootstrap_servers}
+  redis        {redis_url}
+  ingest       POST {base}/v1/events/{{source}}   sources: {", ".join(sorted(discover_sources()))}
+  metrics      {base}/metrics
+  worker log   {worker_log}
+  rules        {settings.rules_path}
+""", flush=True)
+        report = send_file(discover_sources()["canonical"], examples,
+                           settings.topic("raw.canonical"), settings.kafka_bootstrap_servers)
+        print(f"sent {report.sent} example events from {examples} "
+              f"({len(report.rejected)} refused); decisions follow. Ctrl-C stops.\n", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            print_decisions(settings)
+        print("\nleadscore dev: stopping.", flush=True)
+    return 0
+
+
+def print_decisions(settings: Settings) -> None:
+    consumer = KafkaConsumer(
+        settings.topic("decisions"), bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    try:
+        for record in consumer:
+            print(format_decision(orjson.loads(record.value)), flush=True)
+    finally:
+        consumer.close()
+
+
+def format_decision(decision: dict[str, object]) -> str:
+    """One decision as a readable line for the terminal."""
+    kind = str(decision["type"])
+    who = decision.get("prospect", "")
+    if kind == "score.changed":
+        delta = int(str(decision["delta"]))
+        return (f"{decision['at']}  {who:<28} {delta:+4d}  {decision['rule']:<28} "
+                f"score {decision['score']}")
+    if kind == "prospect.promoted":
+        track = "FAST TRACK" if decision["track"] == "fast_track" else "standard"
+        return f"{decision['at']}  {who:<28} LEAD  {track:<28} score {decision['score']}"
+    details = {k: v for k, v in decision.items() if k not in ("type", "prospect", "at")}
+    return f"{decision.get('at', '')}  {who:<28} {kind}  {orjson.dumps(details).decode()}"
+
+
+def _as_env(settings: Settings) -> dict[str, str]:
+    values = settings.model_dump(exclude_none=True)
+    return {f"LEADSCORE_{name.upper()}": str(value) for name, value in values.items()
+            if not hasattr(value, "get_secret_value")}
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -1,0 +1,93 @@
+"""Rules change without a restart: every worker follows the compacted `rules` topic.
+
+`leadscore rules publish` checks a rule set and writes its files to the topic under one
+key, so the topic's last record is the version in force and a worker that starts later
+reads it too. Each worker reads the whole topic itself (no consumer group), because every
+worker needs every version, not a share of them. A version that fails the check is
+refused, logged with its errors, and the running rules stay in force.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from kafka import KafkaProducer
+
+from leadscore.settings import Settings
+from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
+from streams import metrics
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
+
+log = logging.getLogger("leadscore.rules")
+
+RULES_KEY = b"rules"
+
+
+def encode_rules(files: Mapping[str, str]) -> bytes:
+    return orjson.dumps({"files": dict(files)})
+
+
+def accept(pipeline: Pipeline, value: bytes) -> RuleSet | None:
+    """Compile a published version; put it in force, or log why not and keep the old one."""
+    try:
+        files = orjson.loads(value)["files"]
+        rules = load_rule_texts(files)
+    except RulesError as error:
+        metrics.RULES_REFUSED.inc()
+        log.error(
+            "rules refused; the running rules stay in force",
+            extra={"running": pipeline.rules.current.version, "errors": str(error).splitlines()},
+        )
+        return None
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        metrics.RULES_REFUSED.inc()
+        log.error("rules record unreadable; the running rules stay in force",
+                  extra={"error": repr(error)})
+        return None
+    if rules.version != pipeline.rules.current.version:
+        metrics.RULES_VERSION.clear()
+        metrics.RULES_VERSION.labels(rules.version).set(1)
+        log.info("rules in force", extra={"version": rules.version,
+                                           "previous": pipeline.rules.current.version})
+        pipeline.rules.current = rules
+    return rules
+
+
+def follow_rules(pipeline: Pipeline, settings: Settings) -> Callable[[], Awaitable[None]]:
+    """A task for the worker: apply every published rule set, from the first to the last."""
+
+    async def follow() -> None:
+        metrics.RULES_VERSION.labels(pipeline.rules.current.version).set(1)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(settings.topic("rules"), 0)])
+            await consumer.seek_to_beginning()
+            async for record in consumer:
+                if record.key == RULES_KEY and record.value is not None:
+                    accept(pipeline, record.value)
+        finally:
+            await consumer.stop()
+
+    return follow
+
+
+def publish_rules(settings: Settings, path: Path) -> str:
+    """Check the rule set at `path` and publish it; returns its version. Raises RulesError."""
+    files = rule_file_texts(path)
+    rules = load_rule_texts(files)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    try:
+        producer.send(settings.topic("rules"), key=RULES_KEY, value=encode_rules(files)).get(30)
+    finally:
+        producer.close()
+    return rules.version

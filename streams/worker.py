@@ -1,0 +1,42 @@
+"""`leadscore worker`: one production worker, configured from settings."""
+
+from __future__ import annotations
+
+import sys
+
+import faust
+
+from leadscore.logs import configure_logging, logging_config
+from leadscore.settings import Settings
+from scoring_rules import RulesError, load_rules
+from streams.app import create_app, topic_names
+from streams.sources import discover_sources
+from streams.topics import ensure_topics
+
+
+def prepare_topics(settings: Settings) -> None:
+    """Create every topic the pipeline reads: Faust ignores a source topic that is missing."""
+    names = topic_names(settings, discover_sources())
+    rules_topic = names.pop("rules")
+    ensure_topics(settings.kafka_bootstrap_servers, names.values(), settings.topic_partitions)
+    ensure_topics(settings.kafka_bootstrap_servers, [rules_topic], 1, compacted=[rules_topic])
+
+
+def run_worker(settings: Settings) -> int:
+    """Start the worker; returns 2 without starting when the rules in `rules_path` are bad."""
+    configure_logging(settings.log_level)
+    try:
+        rules = load_rules(settings.rules_path)
+    except RulesError as error:
+        print(f"leadscore worker: the rules do not pass the check:\n{error}", file=sys.stderr)
+        return 2
+    prepare_topics(settings)
+    pipeline = create_app(settings, rules)
+    worker = faust.Worker(
+        pipeline.app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level),
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()
+    return 0

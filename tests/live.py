@@ -1,0 +1,136 @@
+"""Running real `leadscore worker` processes in tests, and reading what they publish.
+
+Each test gets its own topic prefix and application id (from the `unique` fixture), so many
+workers share the session's broker without seeing each other's topics or consumer groups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from leadscore.infra.broker import Broker
+from leadscore.infra.processes import free_port, log_tail, spawn, stop
+from leadscore.settings import Settings
+from streams.worker import prepare_topics
+
+
+def live_settings(broker: Broker, unique: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for an isolated pipeline on the session broker."""
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": broker.bootstrap_servers,
+        "topic_prefix": f"{unique}.",
+        "app_id": unique,
+        "data_dir": tmp_path / "data",
+        "decay_tick_seconds": 0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@dataclass
+class Worker:
+    process: Popen[bytes]
+    log_path: Path
+    base_url: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LEADSCORE_")}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    for name, value in settings.model_dump(exclude_none=True).items():
+        secret = getattr(value, "get_secret_value", None)
+        env[f"LEADSCORE_{name.upper()}"] = str(secret() if secret else value)
+    return env
+
+
+@contextlib.contextmanager
+def running_worker(
+    settings: Settings, log_path: Path, ready_timeout: float = 90
+) -> Iterator[Worker]:
+    """Start a worker with `settings`; yield once it has its partitions; stop it on exit."""
+    settings = settings.model_copy(update={"web_port": free_port()})
+    prepare_topics(settings)
+    process = spawn([sys.executable, "-m", "leadscore.cli", "worker"], log_path,
+                    env=_env(settings))
+    worker = Worker(process, log_path, f"http://127.0.0.1:{settings.web_port}")
+    try:
+        wait_for(lambda: "Worker]: Ready" in worker.log(), ready_timeout,
+                 lambda: f"worker not ready; log tail:\n{log_tail(log_path)}",
+                 process=process)
+        yield worker
+    finally:
+        stop(process)
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, message: Callable[[], str],
+    process: Popen[bytes] | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}: {message()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(message())
+        time.sleep(0.2)
+
+
+def read_topic(bootstrap_servers: str, topic: str, idle_seconds: float = 2.0) -> list[Any]:
+    """Every record of `topic` from the start, as parsed JSON, stopping after `idle_seconds`
+    with nothing new."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest",
+        enable_auto_commit=False, consumer_timeout_ms=int(idle_seconds * 1000),
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        consumer.seek_to_beginning()
+        return [orjson.loads(record.value) for record in consumer]
+    finally:
+        consumer.close()
+
+
+def topic_size(bootstrap_servers: str, topic: str) -> int:
+    """How many records `topic` holds (end offsets; the topics here are never compacted)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def wait_for_records(bootstrap_servers: str, topic: str, count: int, timeout: float,
+                     worker: Worker | None = None) -> None:
+    """Wait until `topic` holds at least `count` records."""
+    wait_for(
+        lambda: topic_size(bootstrap_servers, topic) >= count, timeout,
+        lambda: (f"{topic} has {topic_size(bootstrap_servers, topic)} of {count} records"
+                 + (f"; worker log tail:\n{log_tail(worker.log_path)}" if worker else "")),
+    )
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read() or b"null")
