@@ -111,7 +111,6 @@ def compile_rule_set(parsed: list[ParsedFile], version: str) -> RuleSet:
     fit: dict[str, list[FitEvaluator]] = {}
     rule_ids: list[str] = []
     for file in parsed:
-        assert file.content is not None
         for index, fit_rule in zip(file.positions.get("fit", []), file.content.fit, strict=True):
             evaluator = _fit(fit_rule, brand, file, ("fit", index))
             rule_ids.append(fit_rule.id)
@@ -154,7 +153,6 @@ def _settings(
 ) -> tuple[RuleSetSettings, ParsedFile | None]:
     found: tuple[RuleSetSettings, ParsedFile | None] = (RuleSetSettings(), None)
     for file in parsed:
-        assert file.content is not None
         if file.content.settings is None:
             continue
         if found[1] is not None:
@@ -279,7 +277,6 @@ def _check_reachable(
 
 
 def _summary(file: ParsedFile) -> str:
-    assert file.content is not None
     content = file.content
     parts = [f"{len(content.rules)} rules" if content.rules else "",
              f"{len(content.fit)} fit rules" if content.fit else "",

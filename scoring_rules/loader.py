@@ -34,7 +34,7 @@ class ParsedFile:
 
     name: str
     text: str
-    content: RuleFile | None
+    content: RuleFile
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     errors: list[RuleFileError] = field(default_factory=list)
@@ -88,7 +88,7 @@ def parse_files(
 
 
 def _parse_file(name: str, text: str) -> ParsedFile:
-    file = ParsedFile(name=name, text=text, content=None)
+    file = ParsedFile(name=name, text=text, content=RuleFile())
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -187,15 +187,18 @@ def _describe(kind: str, message: str, name: str, value: Any) -> str:
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Iterable[str]:
     """The keys allowed at `loc` inside `model`, for "did you mean" suggestions."""
     current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue  # an item of a list: `_unwrap` already stepped into it
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            annotation = current.model_fields[str(part)].annotation if isinstance(part, str) \
-                and part in current.model_fields else None
-            current = _unwrap(annotation)
-        else:
-            current = _unwrap(current)
+    parts = [part for part in loc if not isinstance(part, int)]  # list items: unwrapped below
+    while parts:
+        part = parts.pop(0)
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field_info = current.model_fields.get(str(part))
+        if field_info is None:
+            return []
+        annotation = field_info.annotation
+        if typing.get_origin(annotation) is dict and parts:
+            parts.pop(0)  # a key of a mapping such as `where` (a property name)
+        current = _unwrap(annotation)
     return current.model_fields if isinstance(current, type) and issubclass(
         current, BaseModel) else []
 
