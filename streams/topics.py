@@ -1,0 +1,54 @@
+"""Creating the topics leadscore reads and writes, before anything subscribes to them.
+
+A Faust agent subscribed to a topic that does not exist yet never sees its messages (the
+consumer logs "not found in cluster metadata" and moves on), and consumers never trigger
+a broker's automatic topic creation. So workers and tools create their topics up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError, for_code
+
+from leadscore.infra.broker import admin_client
+
+
+def ensure_topics(
+    bootstrap_servers: str,
+    names: Iterable[str],
+    partitions: int,
+    compacted: Iterable[str] = (),
+) -> None:
+    """Create the topics in `names` that do not exist yet; existing ones are left as they are.
+
+    Topics named in `compacted` (also created if not in `names`) get
+    `cleanup.policy=compact`, for state where only the latest value per key matters. The
+    replication factor is the broker's default.
+    """
+    compacted = set(compacted)
+    wanted = dict.fromkeys([*names, *sorted(compacted)])
+    new_topics = [
+        NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=-1,
+            topic_configs={"cleanup.policy": "compact"} if name in compacted else {},
+        )
+        for name in wanted
+    ]
+    if not new_topics:
+        return
+    with admin_client(bootstrap_servers) as admin:
+        response = admin.create_topics(new_topics, raise_errors=False)
+    failures = [
+        f"{topic['name']}: {for_code(topic['error_code']).__name__}"
+        f"{' - ' + topic['error_message'] if topic.get('error_message') else ''}"
+        for topic in response["topics"]
+        if topic["error_code"] not in (0, TopicAlreadyExistsError.errno)
+    ]
+    if failures:
+        raise RuntimeError(
+            f"could not create topics on {bootstrap_servers}: " + "; ".join(failures)
+        )
