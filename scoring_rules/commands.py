@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +19,7 @@ import orjson
 from scoring_rules import compare, explain
 from scoring_rules.compile import RuleSet, load_rules
 from scoring_rules.errors import RulesError
-from scoring_rules.replay import ReplayEnd, replay_lines
-
-#: Decisions are written in batches: one write per decision would dominate a replay.
-WRITE_BATCH = 4096
+from scoring_rules.replay import replay_lines, write_decisions
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -129,23 +125,9 @@ def run_replay(args: argparse.Namespace) -> int:
         sys.stdout.write(compare.render(base_outcome, other_outcome))
         return 0
     started = time.perf_counter()
-    out = sys.stdout.buffer
-    batch: list[bytes] = []
-    kinds: Counter[str] = Counter()
-    end: ReplayEnd | None = None
-    for item in replay_lines(rules, _lines(args.events), args.now):
-        if isinstance(item, ReplayEnd):
-            end = item
-            continue
-        kinds[item["type"]] += 1
-        batch.append(orjson.dumps(item))
-        if len(batch) >= WRITE_BATCH:
-            out.write(b"\n".join(batch) + b"\n")
-            batch.clear()
-    if batch:
-        out.write(b"\n".join(batch) + b"\n")
-    out.flush()
-    assert end is not None
+    items = replay_lines(rules, _lines(args.events), args.now)
+    end, kinds = write_decisions(items, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
     if args.state is not None:
         prospects = {key: state.summary(rules.min_score, rules.max_score)
                      for key, state in end.states.items()}

@@ -24,8 +24,23 @@ class PatternError(ValueError):
         self.key = key
 
 
+_last_url: list[str] = ["", "/"]
+
+
 def url_path(value: str) -> str:
-    """The lowercased path of a URL (`https://x.example/Pricing?a=1` -> `/pricing`)."""
+    """The lowercased path of a URL (`https://x.example/Pricing?a=1` -> `/pricing`).
+
+    Several rules test the path of the same page view one after the other; the last
+    answer is kept so the path is cut out once per event, not once per rule.
+    """
+    last = _last_url
+    if value is last[0]:
+        return last[1]
+    last[0], last[1] = value, _cut_path(value)
+    return last[1]
+
+
+def _cut_path(value: str) -> str:
     start = value.find("://")
     if start >= 0:
         slash = value.find("/", start + 3)
@@ -57,8 +72,13 @@ def compile_condition(condition: Condition, brand: re.Pattern[str] | None) -> Pr
         if not condition.path.startswith(("/", "*")):
             raise PatternError("path", f"a path pattern starts with / (like /pricing*), "
                                        f"got {condition.path!r}")
-        glob = re.compile(fnmatch.translate(condition.path.lower()))
-        checks.append(lambda v: isinstance(v, str) and glob.match(url_path(v)) is not None)
+        path = condition.path.lower()
+        head = path[:-1]
+        if path.endswith("*") and not any(c in head for c in "*?["):
+            checks.append(lambda v: isinstance(v, str) and url_path(v).startswith(head))
+        else:
+            glob = re.compile(fnmatch.translate(path))
+            checks.append(lambda v: isinstance(v, str) and glob.match(url_path(v)) is not None)
     if condition.contains is not None:
         part = condition.contains.lower()
         checks.append(lambda v: isinstance(v, str) and part in v.lower())

@@ -13,10 +13,10 @@ from typing import Any
 
 from leadscore.events import Event
 from scoring_rules.compile import (
-    COUNT_PER_VISIT,
     MERGE_RULE,
-    ONCE_PER_VISIT,
+    VISITS_WITHIN,
     BehaviorRule,
+    FitEvaluator,
     RuleSet,
 )
 from scoring_rules.decay import due_at, run_due
@@ -129,9 +129,14 @@ def apply_event(
     seen = state.seen
     if event_id in seen:
         return decisions
-    _remember(state, event_id)
-    due = due_at(rules, state) if rules.decay_after is not None or rules.aging else None
-    if due is not None and due <= t:
+    seen[event_id] = None
+    if len(seen) > REMEMBERED_EVENT_IDS:
+        del seen[next(iter(seen))]
+    last = state.last_activity
+    if (rules.aging and (state.lots or state.halvings)) or (
+        last is not None and rules.decay_after is not None
+        and last + rules.decay_after + state.decays * rules.decay_every <= t
+    ):
         run_due(rules, state, t, decisions)
     if state.clock is None or t > state.clock:
         state.clock = t
@@ -139,21 +144,7 @@ def apply_event(
     at = ""
     fit_rules = rules.fit.get(event_type)
     if fit_rules:
-        for fit_rule in fit_rules:
-            if fit_rule.fact not in props:
-                continue
-            value = fit_rule.value(props[fit_rule.fact])
-            old = state.fit_parts.get(fit_rule.id, 0)
-            if value == old:
-                continue
-            before = state.score(low, high)
-            state.fit += value - old
-            state.fit_parts[fit_rule.id] = value
-            after = state.score(low, high)
-            if after != before:
-                at = at or iso(t)
-                decisions.append(score_changed(rules, state.key, fit_rule.id, after - before,
-                                               after, event_id=event_id, at=at))
+        at = _apply_fit(rules, state, fit_rules, event_id, iso(t), props, decisions)
     behavior_rules = rules.behavior.get(event_type)
     if behavior_rules:
         active = False
@@ -168,17 +159,26 @@ def apply_event(
             if not rule.points:
                 continue
             total = state.fit + state.behavior
-            before = low if total < low else high if total > high else total
             if rule.owners:
                 _hold(rules, rule, state, t)
-            else:
-                state.add_behavior(rule.points, low, high)
-            total = state.fit + state.behavior
-            after = low if total < low else high if total > high else total
+                new = state.fit + state.behavior
+            else:  # `ProspectState.add_behavior`, inlined: this is the hottest line
+                points = rule.points
+                new = total + points
+                if points > 0 and new > high:
+                    new = high if total < high else total
+                elif points < 0 and new < low:
+                    new = low if total > low else total
+                state.behavior += new - total
+            before = low if total < low else high if total > high else total
+            after = low if new < low else high if new > high else new
             if after != before:
                 at = at or iso(t)
-                decisions.append(score_changed(rules, state.key, rule.id, after - before,
-                                               after, event_id=event_id, at=at))
+                decisions.append({
+                    "type": "score.changed", "prospect": state.key, "rule": rule.id,
+                    "delta": after - before, "score": after, "event_id": event_id, "at": at,
+                    "rules_version": rules.version,
+                })
         if active and (state.last_activity is None or t >= state.last_activity):
             state.last_activity = t
             state.decays = 0
@@ -187,6 +187,34 @@ def apply_event(
     if state.stage == PROSPECT:
         _promote_if_due(rules, state, t, decisions)
     return decisions
+
+
+def _apply_fit(
+    rules: RuleSet,
+    state: ProspectState,
+    fit_rules: tuple[FitEvaluator, ...],
+    event_id: str,
+    at: str,
+    props: dict[str, Any],
+    decisions: list[Decision],
+) -> str:
+    """Replace the value of each fit rule whose fact the event carries."""
+    low, high = rules.min_score, rules.max_score
+    for fit_rule in fit_rules:
+        if fit_rule.fact not in props:
+            continue
+        value = fit_rule.value(props[fit_rule.fact])
+        old = state.fit_parts.get(fit_rule.id, 0)
+        if value == old:
+            continue
+        before = state.score(low, high)
+        state.fit += value - old
+        state.fit_parts[fit_rule.id] = value
+        after = state.score(low, high)
+        if after != before:
+            decisions.append(score_changed(rules, state.key, fit_rule.id, after - before,
+                                           after, event_id=event_id, at=at))
+    return at
 
 
 def _advance(rules: RuleSet, state: ProspectState, until: float, decisions: list[Decision]
@@ -229,32 +257,53 @@ def _gate_open(rule: BehaviorRule, state: ProspectState, props: dict[str, Any], 
     if visit is None:
         return False
     visit = str(visit)
-    if rule.gate in (ONCE_PER_VISIT, COUNT_PER_VISIT):
-        if state.visits is None:
-            state.visits = {}
-        counts = state.visits.setdefault(rule.id, {})
-        count = counts.get(visit, 0)
-        if count < 0:
-            return False
-        count += 1
-        fire = count >= rule.gate_count
-        counts[visit] = -1 if fire else count
-        if len(counts) > REMEMBERED_VISITS:
-            del counts[next(iter(counts))]
-        return fire
-    # VISITS_WITHIN: N distinct visits within the window, at most once per window.
+    if rule.gate == VISITS_WITHIN:
+        return _visits_within(rule, state, visit, t)
+    # ONCE_PER_VISIT or COUNT_PER_VISIT: count this rule's matches in each visit.
+    if state.visits is None:
+        state.visits = {}
+    counts = state.visits.get(rule.id)
+    if counts is None:
+        counts = state.visits[rule.id] = {}
+    count = counts.get(visit, 0) + 1
+    if count <= 0:
+        return False  # already fired in this visit
+    if count == 1 and len(counts) >= REMEMBERED_VISITS:
+        del counts[next(iter(counts))]
+    fire = count >= rule.gate_count
+    counts[visit] = -1 if fire else count
+    return fire
+
+
+def _visits_within(rule: BehaviorRule, state: ProspectState, visit: str, t: float) -> bool:
+    """N distinct visits within the window, firing at most once per window.
+
+    Visits are kept in the order they were last seen, so the ones that fell out of the
+    window are at the front, and at most N are needed to know whether N were seen.
+    """
     if state.windows is None:
         state.windows = {}
-    window = state.windows.setdefault(rule.id, [None, {}])
+    window = state.windows.get(rule.id)
+    if window is None:
+        window = state.windows[rule.id] = [None, {}]
     last_seen: dict[str, float] = window[1]
-    last_seen.pop(visit, None)
-    last_seen[visit] = t
+    if last_seen and next(reversed(last_seen)) == visit:
+        last_seen[visit] = t
+    else:
+        last_seen.pop(visit, None)
+        last_seen[visit] = t
+        if len(last_seen) > rule.gate_count:
+            del last_seen[next(iter(last_seen))]
+    fired = window[0]
+    if fired is not None and t - fired < rule.window:
+        return False
     oldest = t - rule.window
-    for old_visit in [v for v, at in last_seen.items() if at < oldest]:
-        del last_seen[old_visit]
-    while len(last_seen) > rule.gate_count:
-        del last_seen[next(iter(last_seen))]
-    if len(last_seen) >= rule.gate_count and (window[0] is None or t - window[0] >= rule.window):
+    while True:
+        first = next(iter(last_seen))
+        if last_seen[first] >= oldest:
+            break
+        del last_seen[first]
+    if len(last_seen) >= rule.gate_count:
         window[0] = t
         return True
     return False

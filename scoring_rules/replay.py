@@ -8,10 +8,11 @@ Both go through `engine.apply_event` and `engine.merge`, the functions live uses
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from pydantic import ValidationError
@@ -23,6 +24,8 @@ from scoring_rules.engine import advance, apply_event, merge
 from scoring_rules.state import ProspectState
 
 ANON_PREFIX = "anon:"
+#: Decisions are written in batches: one write per decision would dominate a replay.
+WRITE_BATCH = 4096
 
 
 @dataclass(slots=True)
@@ -158,3 +161,24 @@ def _replay(
         for state in states.values():
             yield from advance(rules, state, now)[1]
     yield end
+
+
+def write_decisions(
+    items: Iterable[Decision | ReplayEnd], out: BinaryIO
+) -> tuple[ReplayEnd, Counter[str]]:
+    """Write decisions as JSON lines to `out`; returns the `ReplayEnd` and counts by type."""
+    batch: list[bytes] = []
+    kinds: Counter[str] = Counter()
+    end = ReplayEnd({})
+    for item in items:
+        if isinstance(item, ReplayEnd):
+            end = item
+            continue
+        kinds[item["type"]] += 1
+        batch.append(orjson.dumps(item))
+        if len(batch) >= WRITE_BATCH:
+            out.write(b"\n".join(batch) + b"\n")
+            batch.clear()
+    if batch:
+        out.write(b"\n".join(batch) + b"\n")
+    return end, kinds
