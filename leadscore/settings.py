@@ -42,7 +42,16 @@ class Settings(BaseSettings):
         description="Prefix of every topic leadscore creates, e.g. `leadscore.decisions`.",
     )
     topic_partitions: int = Field(
-        default=4, ge=1, description="Partitions of the topics leadscore creates."
+        default=4, ge=1,
+        description="Partitions of the events topic (and its table changelogs): how many "
+        "workers can share the scoring.",
+    )
+    raw_topic_partitions: int = Field(
+        default=1, ge=1,
+        description="Partitions of each source's raw topic. One keeps a source's events in "
+        "arrival order through the map stage, so an anonymous visitor's activity is always "
+        "scored before the event that identifies them; raise it only for sources that never "
+        "identify visitors.",
     )
     rules_path: Path = Field(
         default=DEFAULT_RULES_PATH,

@@ -1,12 +1,11 @@
 """The live pipeline: Faust agents around the pure scoring core.
 
-    raw.<source> --map--> events --resolve--> events.by-prospect --score--> decisions
-         (parse, map)   (key: anon id/email)   (key: prospect)     (state table)
-             \\-> dead-letter
+    raw.<source> --map--> events --score--> prospects table --outbox--> decisions
+                   \\-> dead-letter   (key: prospect)   (changelog)
 
-Each stage is a thin adapter: the mapping is the source plugin's, identity resolution is
-`streams.identity.resolve`, scoring is `streams.scoring.handle`. This module only moves
-bytes between topics and tables.
+Each stage is a thin adapter: the mapping is the source plugin's (`streams.sources`),
+scoring and identity hand-over are `streams.scoring.handle`, publishing is
+`streams.outbox`. This module only moves bytes between topics and tables.
 """
 
 from __future__ import annotations
@@ -22,14 +21,12 @@ import orjson
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP, EventT, StreamT
 
-from leadscore.events import Event
 from leadscore.settings import Settings
 from scoring_rules import RuleSet
 from streams import metrics
 from streams.due_index import DueIndex
-from streams.identity import ScoringMessage, resolve, routing_key
 from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
-from streams.scoring import handle, rebuild_index
+from streams.scoring import event_message, handle, rebuild_index
 from streams.sources import Source, discover_sources, map_raw
 
 log = logging.getLogger("leadscore.worker")
@@ -54,10 +51,7 @@ class Pipeline:
 
 def topic_names(settings: Settings, sources: dict[str, Source]) -> dict[str, str]:
     """Every topic the pipeline reads or writes, by role; raw topics as `raw.<source>`."""
-    names = {
-        role: settings.topic(role)
-        for role in ("events", "events.by-prospect", "decisions", "dead-letter", "rules")
-    }
+    names = {role: settings.topic(role) for role in ("events", "decisions", "dead-letter", "rules")}
     for name, source in sources.items():
         names[f"raw.{name}"] = settings.topic(source.topic)
     return names
@@ -84,14 +78,14 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
     topics = {
         role: app.topic(
             name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-            partitions=settings.topic_partitions,
+            partitions=settings.raw_topic_partitions if role.startswith("raw.")
+            else settings.topic_partitions,
         )
         for role, name in names.items()
     }
     pipeline = Pipeline(
         app=app, settings=settings, rules=LiveRules(rules), sources=sources, topics=topics
     )
-    aliases = app.Table("aliases")
     prospects = app.Table(
         "prospects",
         extra_topic_configs={"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)},
@@ -113,19 +107,12 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
                 await topics["dead-letter"].send(key=event.key, value=orjson.dumps(mapped))
                 continue
             for canonical in mapped:
+                message = event_message(canonical.model_dump(mode="json"))
                 await topics["events"].send(
-                    key=routing_key(canonical).encode(),
-                    value=canonical.model_dump_json().encode(),
+                    key=canonical.prospect.key.encode(), value=orjson.dumps(message)
                 )
 
     @app.agent(topics["events"])
-    async def resolve_identity(stream: StreamT[bytes]) -> None:
-        async for raw in stream:
-            event = Event.model_validate_json(raw)
-            key, message = resolve(aliases, event, orjson.loads(raw))
-            await _send_scoring(topics, key, message)
-
-    @app.agent(topics["events.by-prospect"])
     async def score(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             await _score_one(pipeline, prospects, event)
@@ -136,10 +123,9 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
         async def publish_ticks() -> None:
             """Ask every partition this worker owns to run the decays due by now."""
             now = datetime.now(UTC).isoformat()
-            scoring_topic = names["events.by-prospect"]
             for tp in app.assignor.assigned_actives():
-                if tp.topic == scoring_topic:
-                    await topics["events.by-prospect"].send(
+                if tp.topic == names["events"]:
+                    await topics["events"].send(
                         key=b"", value=orjson.dumps({"kind": "tick", "now": now}),
                         partition=tp.partition,
                     )
@@ -160,12 +146,6 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
     app.task(follow_rules(pipeline, settings))
     app.task(publish_outbox(pipeline))
     return pipeline
-
-
-async def _send_scoring(
-    topics: dict[str, faust.TopicT], key: str, message: ScoringMessage
-) -> None:
-    await topics["events.by-prospect"].send(key=key.encode(), value=orjson.dumps(message))
 
 
 async def _score_one(pipeline: Pipeline, prospects: Any, event: EventT[bytes]) -> None:

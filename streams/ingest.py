@@ -26,7 +26,6 @@ from pydantic import SecretStr, ValidationError
 
 from leadscore.events import describe_error
 from leadscore.settings import Settings
-from streams.identity import routing_key
 from streams.sources import Source, discover_sources
 
 SIGNATURE_HEADER = "x-leadscore-signature"
@@ -127,10 +126,8 @@ def check_item(source: Source, item: Any) -> RawRecord | str:
     """One raw item as a record to produce, or the reason it is refused.
 
     Validation runs on the serialized item, exactly as the map stage will read it, so what
-    is accepted here parses there. The key is the canonical events topic's key (the anonymous
-    id when present, else the email; see `streams.identity.routing_key`) when the item maps
-    to an event, so a visitor's events stay in order from the first topic on, including the
-    one that identifies them. The map stage reports any mapping failure as a dead letter.
+    is accepted here parses there. The key is the prospect's (email, else anonymous id) when
+    the item maps to an event; the map stage reports any mapping failure as a dead letter.
     """
     if not isinstance(item, dict):
         return f"an item must be a JSON object, not {type(item).__name__}"
@@ -143,7 +140,7 @@ def check_item(source: Source, item: Any) -> RawRecord | str:
         events = source.to_events(payload)
     except Exception:  # reported by the map stage, with the raw item, as a dead letter
         events = []
-    key = routing_key(events[0]).encode() if events else None
+    key = events[0].prospect.key.encode() if events else None
     return RawRecord(key=key, value=value)
 
 

@@ -42,7 +42,7 @@ def publish_outbox(pipeline: Pipeline) -> Callable[[], Awaitable[None]]:
     """A worker task: publish every changelog record's outbox, at least once, in order."""
     settings = pipeline.settings
     decisions_topic = settings.topic("decisions")
-    scoring_topic = settings.topic("events.by-prospect")
+    events_topic = settings.topic("events")
 
     async def publish() -> None:
         consumer = AIOKafkaConsumer(
@@ -66,7 +66,7 @@ def publish_outbox(pipeline: Pipeline) -> Callable[[], Awaitable[None]]:
                     for record in records:
                         entry = orjson.loads(record.value) if record.value else None
                         for kind, key, item in outbox(entry):
-                            topic = decisions_topic if kind == "decision" else scoring_topic
+                            topic = decisions_topic if kind == "decision" else events_topic
                             if kind == "decision":
                                 metrics.DECISIONS.labels(item["type"]).inc()
                                 _log_promotion(item)

@@ -1,102 +1,161 @@
 """The scoring stage, as plain functions over a table-like mapping.
 
-Each table entry is a prospect's state *and* the outbox of its last change:
-`{"state": ..., "decisions": [...], "forwards": [[key, message], ...]}`. The worker never
-publishes decisions itself; `streams.outbox` publishes them from the table's changelog.
-So a state change and the decisions it caused become durable in one record: after a crash,
-an event whose change survived is recognised as a duplicate by the engine and its decisions
-are still published from the changelog; an event whose change was lost is processed again.
-No decision is lost and none is made twice.
+Messages on the `events` topic are keyed by prospect (`Event.prospect.key`: the email, else
+`anon:<anonymous id>`), so each prospect's messages reach one partition in order:
 
-The Faust agent and the plain-aiokafka baseline in `bench/` both call `handle`, so what they
-decide is the engine's decision, not the adapter's.
+- `event`: a canonical event to score;
+- `claim`: sent to an anonymous visitor's key by the prospect it identified as;
+- `absorb`: the visitor's state, sent back by the anonymous key in answer to a claim;
+- `tick`: apply the decays due up to `now` to this partition's prospects.
+
+Identification without losing order: when a prospect's event carries an anonymous id it has
+not absorbed yet, the prospect parks that event (and any that follow) and claims the
+visitor. The anonymous key has by then seen every earlier anonymous event, because they were
+mapped before the identifying one; it hands its state over and remembers where the visitor
+went (later anonymous events are forwarded there). The prospect merges the state, then
+scores the parked events in order. `leadscore replay` makes the same merge at the same
+point, so live and replay decide alike.
+
+Each table entry is a key's state *and* the outbox of its last change (`decisions` and
+`forwards`). The worker never publishes decisions itself; `streams.outbox` publishes them
+from the table's changelog, so a change and what it decided become durable in one record.
+After a crash, an event whose change survived is recognised by the engine as a duplicate
+(its decisions are still published from the changelog); one whose change was lost is scored
+again. No decision is lost and none is made twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from leadscore.events import Event
 from scoring_rules import ProspectState, RuleSet, advance, apply, merge, next_due
 from streams.due_index import DueIndex
-from streams.identity import ScoringMessage
+
+ANON_PREFIX = "anon:"
+#: Anonymous ids remembered per prospect, so a repeated identify does not claim again.
+MAX_LINKS = 32
 
 Decision = dict[str, Any]
-Entry = dict[str, Any]
+
+
+class Message(TypedDict, total=False):
+    kind: Literal["event", "claim", "absorb", "tick"]
+    event: dict[str, Any]
+    into: str  # claim: the prospect claiming the visitor
+    source: str  # absorb: the anonymous key the state comes from
+    state: dict[str, Any] | None  # absorb
+    now: str  # tick
+
+
+class Entry(TypedDict):
+    state: dict[str, Any] | None
+    links: list[str]  # anonymous keys absorbed into this prospect
+    moved_to: str | None  # set on an anonymous key once its visitor identified
+    awaiting: str | None  # the anonymous key claimed, while events are parked
+    pending: list[dict[str, Any]]  # events parked until `awaiting` answers
+    decisions: list[Decision]  # outbox: decisions of the last change
+    forwards: list[tuple[str, Message]]  # outbox: messages to send on `events`
+
+
 Table = MutableMapping[str, Entry]
 
 
-def handle(
-    rules: RuleSet, table: Table, index: DueIndex, key: str, message: ScoringMessage
-) -> None:
-    """Apply one scoring message, writing each changed entry (state plus outbox) to `table`."""
+def event_message(event: dict[str, Any]) -> Message:
+    return {"kind": "event", "event": event}
+
+
+def handle(rules: RuleSet, table: Table, index: DueIndex, key: str, message: Message) -> None:
+    """Apply one message of `key`, writing each changed entry to `table`."""
     kind = message["kind"]
     if kind == "tick":
         run_due_decays(rules, table, index, datetime.fromisoformat(message["now"]))
-    elif kind == "link":
-        _hand_over(table, index, key, message)
-    else:
-        _score(rules, table, index, key, message)
+        return
+    entry = _fresh(table.get(key))
+    if kind == "event":
+        _on_event(rules, entry, key, message["event"])
+    elif kind == "claim":
+        _hand_over(entry, key, message["into"])
+    elif kind == "absorb":
+        if entry["awaiting"] != message["source"]:
+            return  # a repeat of an answer already taken
+        entry["awaiting"] = None
+        if message["state"] is not None:
+            _merge(rules, entry, key, ProspectState.from_dict(message["state"]))
+        parked, entry["pending"] = entry["pending"], []
+        for payload in parked:
+            _on_event(rules, entry, key, payload)
+    _store(rules, table, index, key, entry)
 
 
-def _score(
-    rules: RuleSet, table: Table, index: DueIndex, key: str, message: ScoringMessage
-) -> None:
-    event = Event.model_validate(message["event"])
-    state = state_of(table.get(key))
-    decisions: list[Decision] = []
-    absorbed = message.get("absorb")
-    if absorbed is not None:
-        anon = ProspectState.from_dict(absorbed)
-        state, merged = merge(rules, state, anon, key, event.occurred_at)
-        decisions.extend(merged)
-    state, applied = apply(rules, state, event, event.occurred_at)
-    decisions.extend(applied)
-    _store(rules, table, index, key, state, decisions)
+def _on_event(rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any]) -> None:
+    if entry["moved_to"]:
+        entry["forwards"].append((entry["moved_to"], event_message(payload)))
+        return
+    if entry["awaiting"]:
+        entry["pending"].append(payload)
+        return
+    prospect = payload["prospect"]
+    anonymous_id, email = prospect.get("anonymous_id"), prospect.get("email")
+    if email and anonymous_id and ANON_PREFIX + anonymous_id not in entry["links"]:
+        visitor = ANON_PREFIX + anonymous_id
+        entry["links"] = [*entry["links"], visitor][-MAX_LINKS:]
+        entry["awaiting"] = visitor
+        entry["pending"].append(payload)
+        entry["forwards"].append((visitor, {"kind": "claim", "into": key}))
+        return
+    event = Event.model_validate(payload)
+    state = _state(entry)
+    state, decisions = apply(rules, state, event, event.occurred_at)
+    entry["state"] = state.to_dict()
+    entry["decisions"].extend(decisions)
 
 
-def _hand_over(table: Table, index: DueIndex, key: str, message: ScoringMessage) -> None:
-    """Send an identified visitor's anonymous state on to its prospect, with the event.
+def _merge(rules: RuleSet, entry: Entry, key: str, visitor: ProspectState) -> None:
+    """Fold the visitor in at the time of the identifying event (the first parked one)."""
+    at = Event.model_validate(entry["pending"][0]).occurred_at
+    state, decisions = merge(rules, _state(entry), visitor, key, at)
+    entry["state"] = state.to_dict()
+    entry["decisions"].extend(decisions)
 
-    The anonymous key keeps a tombstone-like entry (no state) whose outbox carries the
-    hand-over, so the move is as durable as any other change.
-    """
-    entry = table.get(key)
-    forward: ScoringMessage = {
-        "kind": "event",
-        "event": message["event"],
-        "absorb": entry["state"] if entry else None,
-        "absorb_key": key,
-    }
-    table[key] = {"state": None, "decisions": [], "forwards": [[message["into"], forward]]}
-    index.schedule(key, None)
+
+def _hand_over(entry: Entry, key: str, into: str) -> None:
+    """Give an identified visitor's state to the prospect `into`; forward what comes later."""
+    answer: Message = {"kind": "absorb", "source": key, "state": entry["state"]}
+    entry["forwards"].append((into, answer))
+    entry["state"] = None
+    entry["moved_to"] = into
 
 
 def run_due_decays(rules: RuleSet, table: Table, index: DueIndex, now: datetime) -> None:
-    """Decay every prospect of this partition that is due by `now`, and only those."""
+    """Decay every prospect of this partition that is due by `now`, and only those.
+
+    A prospect waiting for a visitor's state is left for later: its parked events come
+    before `now`, and decaying first would score them out of order.
+    """
     for key in index.pop_due(now):
-        state = state_of(table.get(key))
-        if state is not None:
-            state, decisions = advance(rules, state, now)
-            _store(rules, table, index, key, state, decisions)
+        entry = _fresh(table.get(key))
+        if entry["state"] is None:
+            continue
+        if entry["awaiting"]:
+            index.schedule(key, now)
+            continue
+        state, decisions = advance(rules, ProspectState.from_dict(entry["state"]), now)
+        entry["state"] = state.to_dict()
+        entry["decisions"] = decisions
+        _store(rules, table, index, key, entry)
 
 
 def rebuild_index(rules: RuleSet, table: Table, keys: list[str]) -> DueIndex:
     """Index `keys` by due time: done once per partition after a (re)assignment."""
     index = DueIndex()
     for key in keys:
-        state = state_of(table.get(key))
-        if state is not None:
-            index.schedule(key, next_due(rules, state))
+        entry = table.get(key)
+        if entry is not None and entry["state"] is not None:
+            index.schedule(key, next_due(rules, ProspectState.from_dict(entry["state"])))
     return index
-
-
-def state_of(entry: Entry | None) -> ProspectState | None:
-    if entry is None or entry["state"] is None:
-        return None
-    return ProspectState.from_dict(entry["state"])
 
 
 def outbox(entry: Entry | None) -> Iterator[tuple[str, str, Any]]:
@@ -109,9 +168,19 @@ def outbox(entry: Entry | None) -> Iterator[tuple[str, str, Any]]:
         yield "forward", target, message
 
 
-def _store(
-    rules: RuleSet, table: Table, index: DueIndex, key: str, state: ProspectState,
-    decisions: list[Decision],
-) -> None:
-    table[key] = {"state": state.to_dict(), "decisions": decisions, "forwards": []}
-    index.schedule(key, next_due(rules, state))
+def _fresh(entry: Entry | None) -> Entry:
+    """A working copy of `entry` with an empty outbox (the last one is already durable)."""
+    if entry is None:
+        return {"state": None, "links": [], "moved_to": None, "awaiting": None, "pending": [],
+                "decisions": [], "forwards": []}
+    return {**entry, "pending": list(entry["pending"]), "decisions": [], "forwards": []}
+
+
+def _state(entry: Entry) -> ProspectState | None:
+    return None if entry["state"] is None else ProspectState.from_dict(entry["state"])
+
+
+def _store(rules: RuleSet, table: Table, index: DueIndex, key: str, entry: Entry) -> None:
+    table[key] = entry
+    state = _state(entry)
+    index.schedule(key, None if state is None else next_due(rules, state))

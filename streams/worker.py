@@ -18,8 +18,12 @@ def prepare_topics(settings: Settings) -> None:
     """Create every topic the pipeline reads: Faust ignores a source topic that is missing."""
     names = topic_names(settings, discover_sources())
     rules_topic = names.pop("rules")
-    ensure_topics(settings.kafka_bootstrap_servers, names.values(), settings.topic_partitions)
-    ensure_topics(settings.kafka_bootstrap_servers, [rules_topic], 1, compacted=[rules_topic])
+    raw = [name for role, name in names.items() if role.startswith("raw.")]
+    other = [name for role, name in names.items() if not role.startswith("raw.")]
+    servers = settings.kafka_bootstrap_servers
+    ensure_topics(servers, raw, settings.raw_topic_partitions)
+    ensure_topics(servers, other, settings.topic_partitions)
+    ensure_topics(servers, [rules_topic], 1, compacted=[rules_topic])
 
 
 def run_worker(settings: Settings) -> int:

@@ -86,10 +86,10 @@ def test_send_produces_the_good_lines_keyed_by_prospect_and_reports_the_bad_ones
     assert f"{events}: line 2: email: String should match pattern" in err
     assert f"{events}: line 3: not JSON" in err
 
-    # Keyed like the canonical events topic: the anonymous id when known, else the email.
+    # Keyed by prospect, as the events topic is: the lowercased email, else the anonymous id.
     received = consume(broker, topic, 2)
     assert sorted(received, key=lambda r: r[0] or b"") == [
-        (b"anon:a-1", good[0]),
+        (b"ana@acme.example", good[0]),
         (b"bo@beta.example", good[1]),
     ]
 
