@@ -75,22 +75,26 @@ def test_server_goes_away_when_its_parent_is_killed_or_interrupted(
         stop(parent)
 
 
-def test_a_server_that_exits_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("script", "timeout", "problem", "logged"),
+    [
+        ("echo 'bad value for port: x' >&2; exit 3", 30, "demo exited with code 3",
+         "bad value for port: x"),
+        ("echo still booting; exec sleep 60", 0.5, "demo did not answer within 0 s",
+         "still booting"),
+    ],
+    ids=["exits", "never-answers"],
+)
+def test_a_server_that_fails_to_start_is_stopped_and_reported_with_its_log(
+    script: str, timeout: float, problem: str, logged: str, tmp_path: Path
+) -> None:
     log_path = tmp_path / "server.log"
-    process = spawn(["sh", "-c", "echo 'bad value for port: x' >&2; exit 3"], log_path)
+    process = spawn(["sh", "-c", script], log_path)
     with pytest.raises(ServerStartError) as error:
-        wait_until_ready(process, lambda: False, name="demo", log_path=log_path, timeout=30)
-    assert "demo exited with code 3" in str(error.value)
-    assert "bad value for port: x" in str(error.value)
-
-
-def test_a_server_that_never_answers_is_stopped_and_reported(tmp_path: Path) -> None:
-    log_path = tmp_path / "server.log"
-    process = spawn(["sh", "-c", "echo still booting; exec sleep 60"], log_path)
-    with pytest.raises(ServerStartError) as error:
-        wait_until_ready(process, lambda: False, name="demo", log_path=log_path, timeout=0.5)
-    assert "demo did not answer within" in str(error.value)
-    assert "still booting" in str(error.value)
+        wait_until_ready(process, lambda: False, name="demo", log_path=log_path,
+                         timeout=timeout)
+    assert problem in str(error.value)
+    assert logged in str(error.value)
     assert process.poll() is not None
 
 

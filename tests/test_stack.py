@@ -139,13 +139,7 @@ def test_faust_worker_counts_words_per_key_in_a_table(
     source, output = f"{unique}.lines", f"{unique}.counts"
     ensure_topics(kafka.bootstrap_servers, [source, output], partitions=2)
     lines = [("ana", "demo pricing demo"), ("ben", "pricing"), ("ana", "demo")]
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
-    try:
-        for key, text in lines:
-            producer.send(source, key=key.encode(), value=json.dumps(text).encode())
-        producer.flush(timeout=30)
-    finally:
-        producer.close()
+    produce(kafka.bootstrap_servers, source, [(key, json.dumps(text)) for key, text in lines])
 
     log_path = tmp_path / "worker.log"
     worker = spawn(
@@ -175,3 +169,4 @@ def test_faust_worker_counts_words_per_key_in_a_table(
     finally:
         reader.close()
         stop(worker, grace_seconds=20)
+    assert worker.returncode == 0, f"unclean worker shutdown:\n{log_tail(log_path, 60)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ from leadscore.infra.processes import (
 KAFKA_VERSION = "4.1.1"
 START_TIMEOUT_SECONDS = 90.0
 _COMPLETE_MARKER = "complete"
+log = logging.getLogger(__name__)
 
 _POM = """<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -96,6 +98,7 @@ def kafka_jars(cache: Path | None = None) -> Path:
             "fetch them: install Maven, or choose another broker with "
             "LEADSCORE_TEST_KAFKA=tansu|docker|external (see docs/development.md)."
         )
+    log.info("fetching Apache Kafka %s jars with Maven into %s (once)", KAFKA_VERSION, cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", dir=cache.parent))
     try:
