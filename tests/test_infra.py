@@ -17,8 +17,11 @@ from leadscore.infra.redis_local import redis_answers
 from leadscore.infra.selection import choose_broker_kind
 
 # A parent process that starts one server, prints its address and waits to be ended.
+# It reacts to SIGINT like an interactive pytest even when started from a shell that
+# ignores SIGINT in background jobs (the ignore would be inherited).
 PARENT = """
-import sys, time, importlib
+import importlib, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 module, function = sys.argv[1].split(":")
 with getattr(importlib.import_module(module), function)() as server:
     address = getattr(server, "bootstrap_servers", server)

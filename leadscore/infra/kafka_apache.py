@@ -167,7 +167,9 @@ def run_apache_kafka(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[Broker]
         raise RuntimeError("Apache Kafka needs Java 17 or newer and `java` is not on PATH.")
     classpath = f"{kafka_jars()}/*"
     with server_dir("kafka") as workdir:
-        port, controller_port = free_port(), free_port()
+        port = controller_port = free_port()
+        while controller_port == port:
+            controller_port = free_port()
         properties = workdir / "server.properties"
         properties.write_text(_server_properties(workdir, port, controller_port))
         (workdir / "log4j2.xml").write_text(_LOG4J2)
