@@ -8,7 +8,6 @@ that scans every prospect's due time. Run: `python -m bench.decay_index`.
 from __future__ import annotations
 
 import random
-import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -57,4 +56,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         description="How often each worker publishes the decays that have come due (wall "
         "clock). 0 turns the timer off.",
     )
+    session_timeout_seconds: float = Field(
+        default=10.0, gt=0,
+        description="How long a silent worker keeps its partitions before the others take "
+        "them over (Kafka consumer session timeout).",
+    )
     web_host: str = Field(default="127.0.0.1", description="Address of the worker's web server.")
     web_port: int = Field(default=6066, description="Port of the ingest API and `/metrics`.")
     ingest_secret: SecretStr | None = Field(

@@ -74,6 +74,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=True,
         producer_linger_ms=1,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     )
     topics = {
         role: app.topic(

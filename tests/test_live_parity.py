@@ -1,0 +1,209 @@
+"""Live on Kafka decides exactly what `leadscore replay` decides, through crashes and failover.
+
+Each test sends a file of canonical events to a real worker (or two), reads
+`<prefix>decisions` back and compares it, prospect by prospect, with replay of the same file.
+The decay timer is off so the comparison is exact (replay runs no decay after the last event
+either; the timer is tested on its own below).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bench.replay import generate
+from leadscore.events import Event
+from leadscore.infra.broker import Broker
+from leadscore.settings import Settings
+from scoring_rules import ProspectState, RuleSet, load_rules, replay_lines
+from streams.outbox import changelog_topic
+from streams.send import send_file
+from streams.sources import discover_sources
+from tests.live import (
+    Worker,
+    live_settings,
+    read_topic,
+    running_worker,
+    topic_size,
+    wait_for,
+    wait_for_records,
+)
+
+pytestmark = pytest.mark.kafka
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+Decisions = dict[str, list[dict[str, Any]]]
+
+
+def by_prospect(decisions: list[dict[str, Any]]) -> Decisions:
+    """Each prospect's decisions in order, an exact repeat (an at-least-once redelivery of
+    the publisher) counted once."""
+    grouped: Decisions = defaultdict(list)
+    seen: set[bytes] = set()
+    for decision in decisions:
+        fingerprint = orjson.dumps(decision, option=orjson.OPT_SORT_KEYS)
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            grouped[decision["prospect"]].append(decision)
+    return dict(grouped)
+
+
+def replay_of(rules: RuleSet, path: Path, now: datetime | None = None) -> tuple[
+        Decisions, dict[str, dict[str, Any]]]:
+    """Replay's decisions (without rejections: live sends those to the dead letters) and
+    final state summaries; with no `now`, no decay runs after the last event."""
+    lines = path.read_bytes().splitlines()
+    first = min(Event.model_validate_json(line).occurred_at for line in lines
+                if _is_event(line))
+    items = list(replay_lines(rules, lines, now=now or first))
+    end = items.pop()
+    decisions = [d for d in items if isinstance(d, dict) and d["type"] != "event.rejected"]
+    states = {key: state.summary(rules.min_score, rules.max_score)
+              for key, state in end.states.items()}  # type: ignore[union-attr]
+    return by_prospect(decisions), states
+
+
+def _is_event(line: bytes) -> bool:
+    try:
+        Event.model_validate_json(line)
+    except ValueError:
+        return False
+    return True
+
+
+def live_states(settings: Settings, rules: RuleSet) -> dict[str, dict[str, Any]]:
+    """The prospects table as its changelog holds it: the last entry per key."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = changelog_topic(settings.app_id)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=2000)
+    try:
+        consumer.assign([TopicPartition(topic, p)
+                         for p in consumer.partitions_for_topic(topic) or ()])
+        consumer.seek_to_beginning()
+        last = {orjson.loads(r.key): orjson.loads(r.value) for r in consumer if r.value}
+    finally:
+        consumer.close()
+    return {key: ProspectState.from_dict(entry["state"]).summary(
+        rules.min_score, rules.max_score) for key, entry in last.items() if entry["state"]}
+
+
+def send(settings: Settings, path: Path) -> None:
+    report = send_file(discover_sources()["canonical"], path, settings.topic("raw.canonical"),
+                       settings.kafka_bootstrap_servers)
+    assert report.sent > 0
+
+
+def wait_for_decisions(settings: Settings, expected: Decisions, worker: Worker) -> Decisions:
+    count = sum(len(items) for items in expected.values())
+    topic = settings.topic("decisions")
+    wait_for_records(settings.kafka_bootstrap_servers, topic, count, 180, worker)
+    return by_prospect(read_topic(settings.kafka_bootstrap_servers, topic))
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("events") / "generated.jsonl"
+    path.write_bytes(b"\n".join(generate(10_000, 1_000, seed=11)) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("name", ["example", "generated"])
+def test_live_decisions_equal_replay(
+    broker: Broker, unique: str, tmp_path: Path, generated: Path, name: str
+) -> None:
+    path = EXAMPLES if name == "example" else generated
+    settings = live_settings(broker, unique, tmp_path)
+    rules = load_rules(settings.rules_path)
+    expected, expected_states = replay_of(rules, path)
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        send(settings, path)
+        assert wait_for_decisions(settings, expected, worker) == expected
+        assert live_states(settings, rules) == expected_states
+
+
+def test_a_killed_worker_restarts_with_nothing_lost(
+    broker: Broker, unique: str, tmp_path: Path, generated: Path
+) -> None:
+    settings = live_settings(broker, unique, tmp_path)
+    rules = load_rules(settings.rules_path)
+    expected, expected_states = replay_of(rules, generated)
+    total = sum(len(items) for items in expected.values())
+    with running_worker(settings, tmp_path / "first.log") as worker:
+        send(settings, generated)
+        _kill_when(settings, worker, total // 3)
+    with running_worker(settings, tmp_path / "second.log") as worker:
+        assert wait_for_decisions(settings, expected, worker) == expected
+        assert live_states(settings, rules) == expected_states
+
+
+def test_two_workers_share_the_work_and_one_takes_over_when_the_other_dies(
+    broker: Broker, unique: str, tmp_path: Path, generated: Path
+) -> None:
+    settings = live_settings(broker, unique, tmp_path)
+    rules = load_rules(settings.rules_path)
+    expected, expected_states = replay_of(rules, generated)
+    total = sum(len(items) for items in expected.values())
+    other = settings.model_copy(update={"data_dir": tmp_path / "data-b"})
+    with running_worker(settings, tmp_path / "a.log") as first, \
+            running_worker(other, tmp_path / "b.log") as second:
+        wait_for(lambda: _group_members(settings) == 2, 60,
+                 lambda: f"the group has {_group_members(settings)} members, not 2")
+        send(settings, generated)
+        _kill_when(settings, first, total // 3)
+        assert wait_for_decisions(settings, expected, second) == expected
+    assert live_states(settings, rules) == expected_states
+
+
+def test_the_decay_timer_publishes_due_decays_as_replay_computes_them(
+    broker: Broker, unique: str, tmp_path: Path
+) -> None:
+    # Prospects last active 100 days ago, at noon: decays fall due at 30, 60 and 90 days,
+    # none of them near "now", so the worker's clock and replay's agree on what is due.
+    start = (datetime.now(UTC) - timedelta(days=100)).replace(hour=12, minute=0, second=0)
+    lines = [orjson.dumps({
+        "id": f"d{i}", "type": "demo.watched", "occurred_at": start.isoformat(),
+        "prospect": {"email": f"quiet{i}@acme.example"}, "properties": {"video_id": "tour"},
+    }) for i in range(20)]
+    path = tmp_path / "quiet.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    settings = live_settings(broker, unique, tmp_path, decay_tick_seconds=0.5)
+    rules = load_rules(settings.rules_path)
+    expected, expected_states = replay_of(rules, path, now=datetime.now(UTC))
+    assert all(d[-1]["rule"] == "decay-30-or-less" for d in expected.values())
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        send(settings, path)
+        assert wait_for_decisions(settings, expected, worker) == expected
+    assert live_states(settings, rules) == expected_states
+
+
+def _kill_when(settings: Settings, worker: Worker, decisions: int) -> None:
+    """SIGKILL the worker (no chance to flush or commit) once `decisions` are out."""
+    topic = settings.topic("decisions")
+    wait_for(lambda: topic_size(settings.kafka_bootstrap_servers, topic) >= decisions, 120,
+             lambda: f"fewer than {decisions} decisions; log:\n{worker.log()[-3000:]}")
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait()
+    assert topic_size(settings.kafka_bootstrap_servers, topic) < decisions * 3, (
+        "the worker finished before it was killed; the test proves nothing")
+
+
+def _group_members(settings: Settings) -> int:
+    """Members of the worker's consumer group once it is stable (0 while rebalancing)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        group = admin.describe_groups([settings.app_id])[settings.app_id]
+    finally:
+        admin.close()
+    return len(group["members"]) if group["group_state"] == "Stable" else 0
