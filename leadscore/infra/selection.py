@@ -85,7 +85,7 @@ def describe_broker(kind: str) -> str:
         return f"Tansu {tansu_binary()[1]}"
     if kind == "docker":
         return f"container {KAFKA_IMAGE}"
-    return f"external at {os.environ.get('KAFKA_BOOTSTRAP_SERVERS')}"
+    return f"KAFKA_BOOTSTRAP_SERVERS={os.environ.get('KAFKA_BOOTSTRAP_SERVERS')}"
 
 
 def describe_session_redis(broker_kind: str) -> str:
