@@ -7,9 +7,7 @@ events, and prints every decision as it arrives until Ctrl-C, which stops everyt
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -18,12 +16,12 @@ import orjson
 from kafka import KafkaConsumer
 
 from leadscore.infra.kafka_tansu import run_tansu
-from leadscore.infra.processes import free_port, spawn, stop, wait_until_ready
+from leadscore.infra.processes import free_port, stop, wait_until_ready
 from leadscore.infra.redis_local import run_redis
 from leadscore.settings import Settings
 from streams.send import send_file
 from streams.sources import discover_sources
-from streams.worker import prepare_topics
+from streams.worker import prepare_topics, spawn_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
 
@@ -43,8 +41,7 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
         })
         prepare_topics(settings)
         worker_log = workdir / "worker.log"
-        worker = spawn([sys.executable, "-m", "leadscore.cli", "worker"], worker_log,
-                       env={**os.environ, **_as_env(settings)})
+        worker = spawn_worker(settings, worker_log)
         stack.callback(stop, worker)
         base = f"http://{settings.web_host}:{settings.web_port}"
         wait_until_ready(worker, lambda: _answers(f"{base}/metrics"), name="the worker",
@@ -92,12 +89,6 @@ def format_decision(decision: dict[str, object]) -> str:
         return f"{decision['at']}  {who:<28} LEAD  {track:<28} score {decision['score']}"
     details = {k: v for k, v in decision.items() if k not in ("type", "prospect", "at")}
     return f"{decision.get('at', '')}  {who:<28} {kind}  {orjson.dumps(details).decode()}"
-
-
-def _as_env(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(exclude_none=True)
-    return {f"LEADSCORE_{name.upper()}": str(value) for name, value in values.items()
-            if not hasattr(value, "get_secret_value")}
 
 
 def _answers(url: str) -> bool:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import faust
 
+from leadscore.infra.processes import spawn
 from leadscore.logs import configure_logging, logging_config
 from leadscore.settings import Settings
 from scoring_rules import RulesError, load_rules
@@ -44,3 +48,20 @@ def run_worker(settings: Settings) -> int:
     )
     worker.execute_from_commandline()
     return 0
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a `leadscore worker` process exactly `settings`."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("LEADSCORE_") and key not in ("KAFKA_BOOTSTRAP_SERVERS",
+                                                             "REDIS_URL")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        secret = getattr(value, "get_secret_value", None)
+        env[f"LEADSCORE_{name.upper()}"] = str(secret() if secret else value)
+    return env
+
+
+def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `leadscore worker` with `settings` in a child process (dev mode, tests, bench)."""
+    return spawn([sys.executable, "-m", "leadscore.cli", "worker"], log_path,
+                 env=worker_env(settings))

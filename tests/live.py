@@ -7,8 +7,6 @@ workers share the session's broker without seeing each other's topics or consume
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,9 +19,9 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from leadscore.infra.broker import Broker
-from leadscore.infra.processes import free_port, log_tail, spawn, stop
+from leadscore.infra.processes import free_port, log_tail, stop
 from leadscore.settings import Settings
-from streams.worker import prepare_topics
+from streams.worker import prepare_topics, spawn_worker
 
 
 def live_settings(broker: Broker, unique: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -49,15 +47,6 @@ class Worker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEADSCORE_")}
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    for name, value in settings.model_dump(exclude_none=True).items():
-        secret = getattr(value, "get_secret_value", None)
-        env[f"LEADSCORE_{name.upper()}"] = str(secret() if secret else value)
-    return env
-
-
 @contextlib.contextmanager
 def running_worker(
     settings: Settings, log_path: Path, ready_timeout: float = 90
@@ -65,8 +54,7 @@ def running_worker(
     """Start a worker with `settings`; yield once it has its partitions; stop it on exit."""
     settings = settings.model_copy(update={"web_port": free_port()})
     prepare_topics(settings)
-    process = spawn([sys.executable, "-m", "leadscore.cli", "worker"], log_path,
-                    env=_env(settings))
+    process = spawn_worker(settings, log_path)
     worker = Worker(process, log_path, f"http://127.0.0.1:{settings.web_port}")
     try:
         wait_for(lambda: "Worker]: Ready" in worker.log(), ready_timeout,

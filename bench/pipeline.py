@@ -1,0 +1,209 @@
+"""Live pipeline on Apache Kafka: throughput and event -> decision latency.
+
+Two measurements, each for one `leadscore worker` and for the plain aiokafka loop of
+`bench.baseline_loop` (the same core, none of the durability), in the same run:
+
+1. throughput: a raw topic pre-loaded with `--events` generated events; events/s from the
+   first decision to the last expected one;
+2. latency: events produced at a steady `--rate` for `--seconds`; for each event, the time
+   from its produce call to the arrival of its first decision; p50 and p99.
+
+Run: `python -m bench.pipeline` (starts its own broker; or set KAFKA_BOOTSTRAP_SERVERS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from subprocess import Popen
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka import KafkaConsumer, TopicPartition
+
+from bench.replay import generate
+from leadscore.infra.kafka_apache import run_apache_kafka
+from leadscore.infra.processes import free_port, spawn, stop
+from leadscore.settings import Settings
+from scoring_rules import load_rules, replay_lines
+from streams.worker import prepare_topics, spawn_worker
+
+
+@dataclass
+class Result:
+    events_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--rate", type=int, default=2_000)
+    parser.add_argument("--seconds", type=int, default=30)
+    args = parser.parse_args(argv)
+    with broker() as bootstrap, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        lines = list(generate(args.events, args.events // 5, seed=5))
+        expected = count_decisions(lines)
+        print(f"{args.events:,} events -> {expected:,} decisions (replay)", flush=True)
+        results = {}
+        for name in ("worker", "baseline"):
+            results[name] = Result(
+                throughput(name, bootstrap, work, lines, expected),
+                *latency(name, bootstrap, work, args.rate, args.seconds),
+            )
+            print(f"{name}: {results[name]}", flush=True)
+    worker, baseline = results["worker"], results["baseline"]
+    print("\n| | events/s (pre-loaded topic) | p50 latency | p99 latency |")
+    print("|---|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r.events_per_second:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms |")
+    print(f"| worker / baseline | {worker.events_per_second / baseline.events_per_second:.2f} "
+          f"| {worker.p50_ms / baseline.p50_ms:.2f} | {worker.p99_ms / baseline.p99_ms:.2f} |")
+    return 0
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    with run_apache_kafka() as started:
+        print(f"broker: {started.version} at {started.bootstrap_servers}", flush=True)
+        yield started.bootstrap_servers
+
+
+def count_decisions(lines: list[bytes]) -> int:
+    """How many decisions live should publish: replay's, minus rejections (dead letters),
+    with no decay after the last event (the benchmark's workers run no decay timer)."""
+    rules = load_rules(Settings().rules_path)
+    items = replay_lines(rules, lines, now=_first_time(lines))
+    return sum(isinstance(item, dict) and item["type"] != "event.rejected" for item in items)
+
+
+def _first_time(lines: list[bytes]) -> datetime:
+    return datetime.fromisoformat(orjson.loads(lines[0])["occurred_at"])
+
+
+@contextlib.contextmanager
+def pipeline(name: str, settings: Settings, work: Path) -> Iterator[Popen[bytes]]:
+    """The worker or the baseline loop for `settings`, stopped on exit."""
+    log = work / f"{settings.app_id}.log"
+    if name == "worker":
+        process = spawn_worker(settings, log)
+    else:
+        process = spawn([sys.executable, "-m", "bench.baseline_loop",
+                         settings.kafka_bootstrap_servers, settings.topic_prefix], log)
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def isolated(name: str, bootstrap: str, work: Path, phase: str) -> Settings:
+    unique = f"bench-{name}-{phase}-{os.getpid()}"
+    settings = Settings(
+        kafka_bootstrap_servers=bootstrap, topic_prefix=f"{unique}.", app_id=unique,
+        data_dir=work / unique, decay_tick_seconds=0, web_port=free_port(), log_level="warn",
+    )
+    prepare_topics(settings)
+    return settings
+
+
+def throughput(name: str, bootstrap: str, work: Path, lines: list[bytes], expected: int) -> float:
+    settings = isolated(name, bootstrap, work, "throughput")
+    asyncio.run(_preload(settings, lines))
+    decisions = settings.topic("decisions")
+    with pipeline(name, settings, work):
+        while _size(bootstrap, decisions) == 0:
+            time.sleep(0.05)
+        started = time.perf_counter()
+        while _size(bootstrap, decisions) < expected:
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+    return len(lines) / elapsed
+
+
+async def _preload(settings: Settings, lines: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        topic = settings.topic("raw.canonical")
+        for start in range(0, len(lines), 5000):
+            sends = [await producer.send(topic, value=line)
+                     for line in lines[start:start + 5000]]
+            await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+def _size(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def latency(name: str, bootstrap: str, work: Path, rate: int, seconds: int) -> tuple[float, float]:
+    settings = isolated(name, bootstrap, work, "latency")
+    lines = list(generate(rate * seconds, max(rate * seconds // 5, 1), seed=9))
+    with pipeline(name, settings, work):
+        latencies = asyncio.run(_paced(settings, lines, rate))
+    latencies.sort()
+    return (latencies[len(latencies) // 2] * 1e3, latencies[int(len(latencies) * 0.99)] * 1e3)
+
+
+async def _paced(settings: Settings, lines: list[bytes], rate: int) -> list[float]:
+    """Produce `lines` at `rate`/s; latency per event id until its first decision."""
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(settings.topic("decisions"),
+                                bootstrap_servers=settings.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", fetch_max_wait_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    await asyncio.sleep(5)  # let the pipeline settle (assignment, first fetches)
+
+    async def receive() -> None:
+        async for record in consumer:
+            event_id = orjson.loads(record.value).get("event_id")
+            if event_id and event_id not in seen:
+                seen[event_id] = time.perf_counter()
+
+    receiver = asyncio.create_task(receive())
+    topic = settings.topic("raw.canonical")
+    step = 0.01
+    per_step = max(1, int(rate * step))
+    started = time.perf_counter()
+    for index in range(0, len(lines), per_step):
+        for line in lines[index:index + per_step]:
+            event_id = orjson.loads(line).get("id")
+            if event_id:
+                sent.setdefault(event_id, time.perf_counter())
+            await producer.send(topic, value=line)
+        pause = started + (index // per_step + 1) * step - time.perf_counter()
+        if pause > 0:
+            await asyncio.sleep(pause)
+    await asyncio.sleep(5)
+    receiver.cancel()
+    await producer.stop()
+    await consumer.stop()
+    return [seen[event_id] - at for event_id, at in sent.items() if event_id in seen]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
