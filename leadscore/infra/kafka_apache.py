@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -103,20 +102,24 @@ def kafka_jars(cache: Path | None = None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", dir=cache.parent))
     try:
         (staging / "pom.xml").write_text(_POM.format(version=KAFKA_VERSION))
-        result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(staging / "pom.xml"),
-             "dependency:copy-dependencies", "-DincludeScope=runtime",
-             f"-DoutputDirectory={staging / 'libs'}"],
-            capture_output=True, text=True, check=False,
+        fetch = spawn(
+            [mvn, "-q", "-B", "-f", staging / "pom.xml", "dependency:copy-dependencies",
+             "-DincludeScope=runtime", f"-DoutputDirectory={staging / 'libs'}"],
+            staging / "mvn.log",
         )
-        if result.returncode != 0:
-            raise RuntimeError(
+        try:
+            code = fetch.wait()
+        finally:
+            stop(fetch)
+        if code != 0:
+            raise start_error(
                 f"mvn could not fetch org.apache.kafka:kafka_2.13:{KAFKA_VERSION} "
-                f"(exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}"
+                f"(exit {code})", staging / "mvn.log",
             )
         (staging / _COMPLETE_MARKER).write_text(f"kafka_2.13:{KAFKA_VERSION}\n")
+        staging.chmod(0o755)
         if cache.exists() and not (cache / _COMPLETE_MARKER).is_file():
-            shutil.rmtree(cache)  # left by a fetch from before the marker existed
+            shutil.rmtree(cache)  # incomplete, and not made by this function
         with contextlib.suppress(OSError):  # lost a race: the other fetch is as good
             staging.rename(cache)
     finally:
