@@ -120,73 +120,113 @@ def apply_event(
     t: float,
     *,
     props: dict[str, Any],
+    at: str | None = None,
 ) -> list[Decision]:
-    """The engine's hot path, on an event's fields (`t` in epoch seconds).
+    """The engine's hot path, on an event's fields (`t` in epoch seconds; `at`, when the
+    caller has it, is `iso(t)`, which decisions carry).
 
     `apply` and the replay's fast line reader both end here, so they cannot disagree.
     """
-    decisions: list[Decision] = []
     seen = state.seen
     if event_id in seen:
-        return decisions
+        return []
     seen[event_id] = None
     if len(seen) > REMEMBERED_EVENT_IDS:
         del seen[next(iter(seen))]
+    decisions: list[Decision] = []
     last = state.last_activity
+    decay_after = rules.decay_after
     if (rules.aging and (state.lots or state.halvings)) or (
-        last is not None and rules.decay_after is not None
-        and last + rules.decay_after + state.decays * rules.decay_every <= t
+        last is not None and decay_after is not None
+        and last + decay_after + state.decays * rules.decay_every <= t
     ):
         run_due(rules, state, t, decisions)
-    if state.clock is None or t > state.clock:
+    clock = state.clock
+    if clock is None or t > clock:
         state.clock = t
-    low, high = rules.min_score, rules.max_score
-    at = ""
     fit_rules = rules.fit.get(event_type)
     if fit_rules:
-        at = _apply_fit(rules, state, fit_rules, event_id, iso(t), props, decisions)
+        at = at or iso(t)
+        _apply_fit(rules, state, fit_rules, event_id, at, props, decisions)
     behavior_rules = rules.behavior.get(event_type)
     if behavior_rules:
-        active = False
-        for rule in behavior_rules:
-            if rule.match is not None and not rule.match(props):
-                continue
-            active = True
-            if rule.gate and not _gate_open(rule, state, props, t):
-                continue
-            if rule.fast_track and state.stage in (ANONYMOUS, PROSPECT):
-                state.track = FAST_TRACK
-            if not rule.points:
-                continue
-            total = state.fit + state.behavior
-            if rule.owners:
-                _hold(rules, rule, state, t)
-                new = state.fit + state.behavior
-            else:  # `ProspectState.add_behavior`, inlined: this is the hottest line
-                points = rule.points
-                new = total + points
-                if points > 0 and new > high:
-                    new = high if total < high else total
-                elif points < 0 and new < low:
-                    new = low if total > low else total
-                state.behavior += new - total
-            before = low if total < low else high if total > high else total
-            after = low if new < low else high if new > high else new
-            if after != before:
-                at = at or iso(t)
-                decisions.append({
-                    "type": "score.changed", "prospect": state.key, "rule": rule.id,
-                    "delta": after - before, "score": after, "event_id": event_id, "at": at,
-                    "rules_version": rules.version,
-                })
-        if active and (state.last_activity is None or t >= state.last_activity):
-            state.last_activity = t
-            state.decays = 0
+        _apply_behavior(rules, state, behavior_rules, event_id, t, at, props, decisions)
     if event_type == "lead.outcome":
         _record_outcome(state, props.get("outcome"))
     if state.stage == PROSPECT:
         _promote_if_due(rules, state, t, decisions)
     return decisions
+
+
+#: Marks "the event's visit id was not looked up yet" (None means it has none).
+_UNREAD = object()
+
+
+def _apply_behavior(
+    rules: RuleSet,
+    state: ProspectState,
+    behavior_rules: tuple[BehaviorRule, ...],
+    event_id: str,
+    t: float,
+    at: str | None,
+    props: dict[str, Any],
+    decisions: list[Decision],
+) -> None:
+    """Every behavior rule of the event's type that matches, in file order.
+
+    The hottest loop of a replay: attributes are read once into locals, the visit id is
+    read once for all the per-visit rules, and points are added inline.
+    """
+    low, high = rules.min_score, rules.max_score
+    active = False
+    visit: Any = _UNREAD
+    for rule in behavior_rules:
+        match = rule.match
+        if match is not None and not match(props):
+            continue
+        active = True
+        gate = rule.gate
+        if gate:
+            if visit is _UNREAD:
+                visit = props.get("visit_id")
+                if visit is not None:
+                    visit = str(visit)
+            if visit is None:
+                continue
+            if gate == VISITS_WITHIN:
+                if not _visits_within(rule, state, visit, t):
+                    continue
+            elif not _count_in_visit(rule, state, visit):
+                continue
+        if rule.fast_track and state.stage in (ANONYMOUS, PROSPECT):
+            state.track = FAST_TRACK
+        points = rule.points
+        if not points:
+            continue
+        total = state.fit + state.behavior
+        if rule.owners:
+            _hold(rules, rule, state, t)
+            new = state.fit + state.behavior
+        else:  # `ProspectState.add_behavior`, inlined: this is the hottest line
+            new = total + points
+            if points > 0 and new > high:
+                new = high if total < high else total
+            elif points < 0 and new < low:
+                new = low if total > low else total
+            state.behavior += new - total
+        before = low if total < low else high if total > high else total
+        after = low if new < low else high if new > high else new
+        if after != before:
+            if at is None:
+                at = iso(t)
+            decisions.append({
+                "type": "score.changed", "prospect": state.key, "rule": rule.id,
+                "delta": after - before, "score": after, "event_id": event_id, "at": at,
+                "rules_version": rules.version,
+            })
+    if active and (state.last_activity is None or t >= state.last_activity):
+        state.last_activity = t
+        state.decays = 0
 
 
 def _apply_fit(
@@ -197,7 +237,7 @@ def _apply_fit(
     at: str,
     props: dict[str, Any],
     decisions: list[Decision],
-) -> str:
+) -> None:
     """Replace the value of each fit rule whose fact the event carries."""
     low, high = rules.min_score, rules.max_score
     for fit_rule in fit_rules:
@@ -214,7 +254,6 @@ def _apply_fit(
         if after != before:
             decisions.append(score_changed(rules, state.key, fit_rule.id, after - before,
                                            after, event_id=event_id, at=at))
-    return at
 
 
 def _advance(rules: RuleSet, state: ProspectState, until: float, decisions: list[Decision]
@@ -250,21 +289,14 @@ def _remember(state: ProspectState, event_id: str) -> None:
         del seen[next(iter(seen))]
 
 
-def _gate_open(rule: BehaviorRule, state: ProspectState, props: dict[str, Any], t: float
-               ) -> bool:
-    """Whether a frequency-limited rule fires on this event; updates what it counts."""
-    visit = props.get("visit_id")
-    if visit is None:
-        return False
-    visit = str(visit)
-    if rule.gate == VISITS_WITHIN:
-        return _visits_within(rule, state, visit, t)
-    # ONCE_PER_VISIT or COUNT_PER_VISIT: count this rule's matches in each visit.
-    if state.visits is None:
-        state.visits = {}
-    counts = state.visits.get(rule.id)
+def _count_in_visit(rule: BehaviorRule, state: ProspectState, visit: str) -> bool:
+    """Whether a once- or count-per-visit rule fires on this match; counts it."""
+    visits = state.visits
+    if visits is None:
+        visits = state.visits = {}
+    counts = visits.get(rule.id)
     if counts is None:
-        counts = state.visits[rule.id] = {}
+        counts = visits[rule.id] = {}
     count = counts.get(visit, 0) + 1
     if count <= 0:
         return False  # already fired in this visit
