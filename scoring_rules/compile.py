@@ -213,16 +213,40 @@ def _behavior(
                         tuple(owners))
 
 
+#: How many distinct values a rule's match remembers before it starts afresh.
+MATCH_MEMORY = 4096
+
+
 def _all_properties(
     tests: list[tuple[str, Predicate]],
 ) -> Callable[[dict[str, Any]], bool] | None:
-    """One function testing every `where` entry; a missing property fails its test."""
+    """One function testing every `where` entry; a missing property fails its test.
+
+    A predicate is a pure function of one value, and the same few values come back all the
+    time (a site's page URLs, a form's name), so a single-property rule remembers its
+    answer for each text value: a page view costs a lookup per rule, not a URL parse.
+    """
     if not tests:
         return None
-    if len(tests) == 1:
-        (name, test), = tests
-        return lambda props: name in props and test(props[name])
-    return lambda props: all(name in props and test(props[name]) for name, test in tests)
+    if len(tests) > 1:
+        return lambda props: all(name in props and test(props[name]) for name, test in tests)
+    (name, test), = tests
+    answers: dict[str, bool] = {}
+
+    def match(props: dict[str, Any]) -> bool:
+        if name not in props:
+            return False
+        value = props[name]
+        if type(value) is not str:
+            return test(value)
+        answer = answers.get(value)
+        if answer is None:
+            if len(answers) >= MATCH_MEMORY:
+                answers.clear()
+            answer = answers[value] = test(value)
+        return answer
+
+    return match
 
 
 def _fit(rule: FitRule, brand: Any, file: ParsedFile, loc: tuple[str | int, ...]) -> FitEvaluator:
