@@ -72,17 +72,18 @@ class Settings(BaseSettings):
         "changelog on start) or `rocksdb://` (on disk under data_dir, for large state; "
         "needs the `faust-streaming[rocksdict]` extra).",
     )
-    processing_guarantee: str = Field(
-        default="at_least_once",
-        pattern="^(at_least_once|exactly_once)$",
-        description="`exactly_once` uses Kafka transactions (Apache Kafka; not the embedded "
-        "dev broker).",
-    )
     decay_tick_seconds: float = Field(
         default=1.0,
         ge=0,
-        description="How often each worker publishes the decays that have come due (wall "
-        "clock). 0 turns the timer off.",
+        description="How often each worker publishes the decays that have come due. 0 turns "
+        "the timer off.",
+    )
+    decay_idle_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="The timer decays a partition's prospects up to the latest event time "
+        "scored on it, so a backlog is never decayed ahead of its own events; after this many "
+        "seconds without a message, up to the wall clock.",
     )
     session_timeout_seconds: float = Field(
         default=10.0, gt=0,

@@ -24,6 +24,7 @@ from faust.types import TP, EventT, StreamT
 from leadscore.settings import Settings
 from scoring_rules import RuleSet
 from streams import metrics
+from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
 from streams.scoring import event_message, handle, rebuild_index
@@ -47,6 +48,7 @@ class Pipeline:
     sources: dict[str, Source]
     topics: dict[str, faust.TopicT]
     indexes: dict[int, DueIndex] = field(default_factory=dict)
+    clocks: dict[int, PartitionClock] = field(default_factory=dict)
 
 
 def topic_names(settings: Settings, sources: dict[str, Source]) -> dict[str, str]:
@@ -68,7 +70,6 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
         store=settings.table_store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,
-        processing_guarantee=settings.processing_guarantee,
         web_host=settings.web_host,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
@@ -123,12 +124,16 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
 
         @app.timer(interval=settings.decay_tick_seconds)  # type: ignore[untyped-decorator]
         async def publish_ticks() -> None:
-            """Ask every partition this worker owns to run the decays due by now."""
-            now = datetime.now(UTC).isoformat()
+            """Ask every partition this worker owns to run the decays that are due."""
+            wall, monotonic = datetime.now(UTC), time.monotonic()
             for tp in app.assignor.assigned_actives():
-                if tp.topic == names["events"]:
+                if tp.topic != names["events"]:
+                    continue
+                clock = pipeline.clocks.setdefault(tp.partition, PartitionClock(monotonic))
+                now = tick_time(clock, wall, monotonic, settings.decay_idle_seconds)
+                if now is not None:
                     await topics["events"].send(
-                        key=b"", value=orjson.dumps({"kind": "tick", "now": now}),
+                        key=b"", value=orjson.dumps({"kind": "tick", "now": now.isoformat()}),
                         partition=tp.partition,
                     )
 
@@ -136,6 +141,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
     async def forget_indexes(app: faust.App, revoked: set[TP], **_: Any) -> None:
         for tp in revoked:
             pipeline.indexes.pop(tp.partition, None)
+            pipeline.clocks.pop(tp.partition, None)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -160,7 +166,12 @@ async def _score_one(pipeline: Pipeline, prospects: Any, event: EventT[bytes]) -
         index = rebuild_index(rules, prospects, keys)
         pipeline.indexes[partition] = index
     key = event.key.decode() if event.key else ""
-    handle(rules, prospects, index, key, orjson.loads(event.value))
+    message = orjson.loads(event.value)
+    handle(rules, prospects, index, key, message)
+    if message["kind"] != "tick":
+        scored = message["event"]["occurred_at"] if message["kind"] == "event" else None
+        clock = pipeline.clocks.setdefault(partition, PartitionClock(time.monotonic()))
+        clock.saw(time.monotonic(), datetime.fromisoformat(scored) if scored else None)
     metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
 
 

@@ -36,7 +36,6 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
             "kafka_bootstrap_servers": broker.bootstrap_servers,
             "redis_url": redis_url,
             "data_dir": workdir / "data",
-            "processing_guarantee": "at_least_once",
             "web_port": free_port() if _port_taken(settings.web_port) else settings.web_port,
         })
         prepare_topics(settings)

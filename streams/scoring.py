@@ -152,9 +152,7 @@ def rebuild_index(rules: RuleSet, table: Table, keys: list[str]) -> DueIndex:
     """Index `keys` by due time: done once per partition after a (re)assignment."""
     index = DueIndex()
     for key in keys:
-        entry = table.get(key)
-        if entry is not None and entry["state"] is not None:
-            index.schedule(key, next_due(rules, ProspectState.from_dict(entry["state"])))
+        index.schedule(key, _due(rules, key, table.get(key)))
     return index
 
 
@@ -182,5 +180,13 @@ def _state(entry: Entry) -> ProspectState | None:
 
 def _store(rules: RuleSet, table: Table, index: DueIndex, key: str, entry: Entry) -> None:
     table[key] = entry
-    state = _state(entry)
-    index.schedule(key, None if state is None else next_due(rules, state))
+    index.schedule(key, _due(rules, key, entry))
+
+
+def _due(rules: RuleSet, key: str, entry: Entry | None) -> datetime | None:
+    """When the timer should next decay `key`. Never for an anonymous visitor: their points
+    count only once they identify, and the merge decays them up to that moment; a timer
+    decaying them meanwhile could run ahead of the identifying event."""
+    if entry is None or entry["state"] is None or key.startswith(ANON_PREFIX):
+        return None
+    return next_due(rules, ProspectState.from_dict(entry["state"]))

@@ -176,7 +176,8 @@ def test_the_decay_timer_publishes_due_decays_as_replay_computes_them(
     }) for i in range(20)]
     path = tmp_path / "quiet.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    settings = live_settings(broker, unique, tmp_path, decay_tick_seconds=0.5)
+    settings = live_settings(broker, unique, tmp_path, decay_tick_seconds=0.5,
+                             decay_idle_seconds=2)
     rules = load_rules(settings.rules_path)
     expected, expected_states = replay_of(rules, path, now=datetime.now(UTC))
     assert all(d[-1]["rule"] == "decay-30-or-less" for d in expected.values())
