@@ -31,6 +31,14 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     check.add_argument("path", nargs="?", type=Path,
                        help="a rule file or folder (default: the rules_path setting)")
     check.set_defaults(handler=run_check)
+    publish = rules_commands.add_parser(
+        "publish", help="check a rule set and put it in force on every running worker",
+        description="Check the rules at PATH; if they pass, publish them to the compacted "
+        "rules topic, where every worker picks them up without a restart. A rule set that "
+        "fails the check is not published (exit 2).")
+    publish.add_argument("path", nargs="?", type=Path,
+                         help="a rule file or folder (default: the rules_path setting)")
+    publish.set_defaults(handler=run_publish)
 
     replay = commands.add_parser(
         "replay", help="run past events through the rules; print decisions as JSON lines")
@@ -80,9 +88,16 @@ def _default_rules() -> Path:
     return Settings().rules_path
 
 
+def _event_types() -> dict[str, str]:
+    """Event types the rules may use: the catalog plus those of installed source plugins."""
+    from streams.sources import all_event_types
+
+    return all_event_types()
+
+
 def _load(path: Path | None) -> RuleSet | None:
     try:
-        return load_rules(path or _default_rules())
+        return load_rules(path or _default_rules(), _event_types())
     except RulesError as error:
         print(error, file=sys.stderr)
         return None
@@ -102,7 +117,7 @@ def _readable(path: Path) -> bool:
 
 def run_check(args: argparse.Namespace) -> int:
     try:
-        rules = load_rules(args.path or _default_rules())
+        rules = load_rules(args.path or _default_rules(), _event_types())
     except RulesError as error:
         print(error)
         files = {e.file for e in error.errors}
@@ -147,3 +162,23 @@ def run_explain(args: argparse.Namespace) -> int:
     found = explain.explain(rules, _lines(args.events), args.prospect, args.now)
     sys.stdout.write(explain.render(found, rules))
     return 0 if found.state is not None else 1
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from leadscore.settings import Settings
+    from streams.rules_feed import publish_rules
+
+    settings = Settings()
+    try:
+        version = publish_rules(settings, args.path or settings.rules_path)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        print("not published: the running rules stay in force", file=sys.stderr)
+        return 2
+    except KafkaError as error:
+        print(f"leadscore rules publish: {error}", file=sys.stderr)
+        return 1
+    print(f"published rules {version} to {settings.topic('rules')}")
+    return 0

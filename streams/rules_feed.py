@@ -21,6 +21,7 @@ from kafka import KafkaProducer
 from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
 from streams import metrics
+from streams.sources import all_event_types
 
 if TYPE_CHECKING:
     from streams.app import Pipeline
@@ -38,7 +39,7 @@ def accept(pipeline: Pipeline, value: bytes) -> RuleSet | None:
     """Compile a published version; put it in force, or log why not and keep the old one."""
     try:
         files = orjson.loads(value)["files"]
-        rules = load_rule_texts(files)
+        rules = load_rule_texts(files, all_event_types())
     except RulesError as error:
         metrics.RULES_REFUSED.inc()
         log.error(
@@ -84,7 +85,7 @@ def follow_rules(pipeline: Pipeline, settings: Settings) -> Callable[[], Awaitab
 def publish_rules(settings: Settings, path: Path) -> str:
     """Check the rule set at `path` and publish it; returns its version. Raises RulesError."""
     files = rule_file_texts(path)
-    rules = load_rule_texts(files)
+    rules = load_rule_texts(files, all_event_types())
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
     try:
         producer.send(settings.topic("rules"), key=RULES_KEY, value=encode_rules(files)).get(30)

@@ -14,7 +14,7 @@ from leadscore.logs import configure_logging, logging_config
 from leadscore.settings import Settings
 from scoring_rules import RulesError, load_rules
 from streams.app import create_app, topic_names
-from streams.sources import discover_sources
+from streams.sources import all_event_types, discover_sources
 from streams.topics import ensure_topics
 
 
@@ -34,7 +34,7 @@ def run_worker(settings: Settings) -> int:
     """Start the worker; returns 2 without starting when the rules in `rules_path` are bad."""
     configure_logging(settings.log_level)
     try:
-        rules = load_rules(settings.rules_path)
+        rules = load_rules(settings.rules_path, all_event_types())
     except RulesError as error:
         print(f"leadscore worker: the rules do not pass the check:\n{error}", file=sys.stderr)
         return 2
