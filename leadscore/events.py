@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-
 #: The event types the shipped rules and sources use, with their properties. Sources may
 #: declare more (see `streams.sources`); the rule checker accepts both.
 EVENT_TYPES: dict[str, str] = {
