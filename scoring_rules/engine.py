@@ -150,83 +150,71 @@ def apply_event(
         _apply_fit(rules, state, fit_rules, event_id, at, props, decisions)
     behavior_rules = rules.behavior.get(event_type)
     if behavior_rules:
-        _apply_behavior(rules, state, behavior_rules, event_id, t, at, props, decisions)
+        # Every behavior rule of the event's type that matches, in file order. The hottest
+        # loop of a replay, kept inline: the visit id is read once for all per-visit
+        # rules, and points are added without a call.
+        low, high = rules.min_score, rules.max_score
+        active = False
+        visit: Any = _UNREAD
+        for rule in behavior_rules:
+            match = rule.match
+            if match is not None and not match(props):
+                continue
+            active = True
+            gate = rule.gate
+            if gate:
+                if visit is _UNREAD:
+                    visit = props.get("visit_id")
+                    if visit is not None:
+                        visit = str(visit)
+                if visit is None:
+                    continue
+                if gate == VISITS_WITHIN:
+                    if not _visits_within(rule, state, visit, t):
+                        continue
+                elif not _count_in_visit(rule, state, visit):
+                    continue
+            if rule.fast_track and state.stage in (ANONYMOUS, PROSPECT):
+                state.track = FAST_TRACK
+            points = rule.points
+            if not points:
+                continue
+            total = state.fit + state.behavior
+            if rule.owners:
+                _hold(rules, rule, state, t)
+                new = state.fit + state.behavior
+            else:  # `ProspectState.add_behavior`, inlined: this is the hottest line
+                new = total + points
+                if points > 0 and new > high:
+                    new = high if total < high else total
+                elif points < 0 and new < low:
+                    new = low if total > low else total
+                state.behavior += new - total
+            before = low if total < low else high if total > high else total
+            after = low if new < low else high if new > high else new
+            if after != before:
+                if at is None:
+                    at = iso(t)
+                decisions.append({
+                    "type": "score.changed", "prospect": state.key, "rule": rule.id,
+                    "delta": after - before, "score": after, "event_id": event_id, "at": at,
+                    "rules_version": rules.version,
+                })
+        if active and (state.last_activity is None or t >= state.last_activity):
+            state.last_activity = t
+            state.decays = 0
     if event_type == "lead.outcome":
         _record_outcome(state, props.get("outcome"))
-    if state.stage == PROSPECT:
+    if state.stage == PROSPECT and (
+        state.track == FAST_TRACK or state.score(rules.min_score, rules.max_score)
+        >= rules.threshold
+    ):
         _promote_if_due(rules, state, t, decisions)
     return decisions
 
 
 #: Marks "the event's visit id was not looked up yet" (None means it has none).
 _UNREAD = object()
-
-
-def _apply_behavior(
-    rules: RuleSet,
-    state: ProspectState,
-    behavior_rules: tuple[BehaviorRule, ...],
-    event_id: str,
-    t: float,
-    at: str | None,
-    props: dict[str, Any],
-    decisions: list[Decision],
-) -> None:
-    """Every behavior rule of the event's type that matches, in file order.
-
-    The hottest loop of a replay: attributes are read once into locals, the visit id is
-    read once for all the per-visit rules, and points are added inline.
-    """
-    low, high = rules.min_score, rules.max_score
-    active = False
-    visit: Any = _UNREAD
-    for rule in behavior_rules:
-        match = rule.match
-        if match is not None and not match(props):
-            continue
-        active = True
-        gate = rule.gate
-        if gate:
-            if visit is _UNREAD:
-                visit = props.get("visit_id")
-                if visit is not None:
-                    visit = str(visit)
-            if visit is None:
-                continue
-            if gate == VISITS_WITHIN:
-                if not _visits_within(rule, state, visit, t):
-                    continue
-            elif not _count_in_visit(rule, state, visit):
-                continue
-        if rule.fast_track and state.stage in (ANONYMOUS, PROSPECT):
-            state.track = FAST_TRACK
-        points = rule.points
-        if not points:
-            continue
-        total = state.fit + state.behavior
-        if rule.owners:
-            _hold(rules, rule, state, t)
-            new = state.fit + state.behavior
-        else:  # `ProspectState.add_behavior`, inlined: this is the hottest line
-            new = total + points
-            if points > 0 and new > high:
-                new = high if total < high else total
-            elif points < 0 and new < low:
-                new = low if total > low else total
-            state.behavior += new - total
-        before = low if total < low else high if total > high else total
-        after = low if new < low else high if new > high else new
-        if after != before:
-            if at is None:
-                at = iso(t)
-            decisions.append({
-                "type": "score.changed", "prospect": state.key, "rule": rule.id,
-                "delta": after - before, "score": after, "event_id": event_id, "at": at,
-                "rules_version": rules.version,
-            })
-    if active and (state.last_activity is None or t >= state.last_activity):
-        state.last_activity = t
-        state.decays = 0
 
 
 def _apply_fit(
