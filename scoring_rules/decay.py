@@ -33,8 +33,8 @@ def due_at(rules: RuleSet, state: ProspectState) -> float | None:
 def _global_due(rules: RuleSet, state: ProspectState) -> float | None:
     if rules.decay_after is None or state.last_activity is None:
         return None
-    if state.fit + state.behavior <= rules.min_score:
-        return None  # nothing left to decay: dormant until the score rises again
+    if state.behavior <= 0 or state.fit + state.behavior <= rules.min_score:
+        return None  # nothing left to decay: dormant until new activity
     return state.last_activity + rules.decay_after + state.decays * rules.decay_every
 
 
@@ -75,10 +75,16 @@ def _earliest(rules: RuleSet, state: ProspectState) -> tuple[float | None, str]:
 
 
 def _decay_global(rules: RuleSet, state: ProspectState, score: int) -> str | None:
+    """Lower the behavior part by the band's points, never below zero.
+
+    The band is chosen by the whole score, but only engagement fades: fit (who the prospect
+    is, a rep's approval) stays until the facts change.
+    """
     state.decays += 1
     for band in rules.decay_bands:
         if band.above is None or score > band.above:
-            state.add_behavior(-band.subtract, rules.min_score, rules.max_score)
+            state.add_behavior(-min(band.subtract, state.behavior), rules.min_score,
+                               rules.max_score)
             return band.id
     return None
 

@@ -185,8 +185,11 @@ def _replay(
         now = datetime.fromtimestamp(latest, UTC)
     end.now = now
     if now is not None:
-        for state in states.values():
-            yield from advance(rules, state, now)[1]
+        # Anonymous visitors are left as they are, as the live decay timer leaves them: their
+        # points count once they identify, and the merge decays them up to that moment.
+        for key, state in states.items():
+            if not key.startswith(ANON_PREFIX):
+                yield from advance(rules, state, now)[1]
     yield end
 
 

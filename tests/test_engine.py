@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import orjson
 
-from leadscore.events import Event
+from leadscore.events import Event, ProspectRef
 from scoring_rules import ProspectState, ReplayEnd, advance, apply, merge, next_due, replay
 from tests.scoring_events import START, default_rules, event, hits, page, rules_from, run
 
@@ -65,6 +65,26 @@ def test_fit_alone_does_not_decay() -> None:
     state, decisions = run(RULES, [event("prospect.reviewed", approved=True)],
                            now=START + timedelta(days=365))
     assert (hits(decisions), state.score(0, 100)) == ([("approved-by-rep", 30)], 30)
+
+
+def test_decay_takes_engagement_only_and_leaves_fit_in_place() -> None:
+    events = [event("prospect.reviewed", approved=True),
+              event("demo.watched", timedelta(minutes=1), video_id="d")]
+    state, decisions = run(RULES, events, now=START + timedelta(days=365))
+    # score 35 is in the "above 30" band (-15), but only the 5 behavior points can fade
+    assert hits(decisions) == [("approved-by-rep", 30), ("demo-watched", 5),
+                               ("decay-above-30", -5)]
+    assert (state.fit, state.behavior, state.score(0, 100)) == (30, 0, 30)
+    assert next_due(RULES, state) is None
+
+
+def test_replay_leaves_anonymous_visitors_undecayed_at_the_end() -> None:
+    from scoring_rules import replay
+
+    visit = event("web.page_view", url="https://acme.example/pricing", visit_id="s1")
+    anonymous = visit.model_copy(update={"prospect": ProspectRef(anonymous_id="v-9")})
+    items = list(replay(RULES, [anonymous], now=START + timedelta(days=400)))
+    assert [d["rule"] for d in items[:-1]] == ["page-view", "pricing-page"]
 
 
 def test_score_stays_within_bounds_and_deltas_are_what_the_score_moved() -> None:

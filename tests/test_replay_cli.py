@@ -51,8 +51,12 @@ def test_replay_decays_up_to_the_latest_event_time_or_now(
     assert default["ana.lopez@acme.example"] == {
         "score": 17, "fit": 13, "behavior": 4, "stage": "lead", "track": "standard",
         "last_activity_at": "2026-01-23T11:20:00Z"}
-    assert default["dana@initech.example"]["score"] == 15
-    assert late["dana@initech.example"]["score"] == 0
+    # dana's rep approval and title (fit 34) stay; decay takes only her engagement
+    assert default["dana@initech.example"] == {
+        "score": 35, "fit": 34, "behavior": 1, "stage": "prospect", "track": None,
+        "last_activity_at": "2026-06-03T09:00:00Z"}
+    assert late["dana@initech.example"]["score"] == 34
+    assert late["ana.lopez@acme.example"]["behavior"] == 0
     assert set(default) == {"ana.lopez@acme.example", "carlos@globex.example",
                             "jo@mail.example", "dana@initech.example"}
 
