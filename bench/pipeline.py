@@ -28,13 +28,13 @@ from subprocess import Popen
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from kafka import KafkaConsumer, TopicPartition
 
 from bench.replay import generate
 from leadscore.infra.kafka_apache import run_apache_kafka
 from leadscore.infra.processes import free_port, spawn, stop
 from leadscore.settings import Settings
 from scoring_rules import load_rules, replay_lines
+from streams.topics import topic_size
 from streams.worker import prepare_topics, spawn_worker
 
 
@@ -125,10 +125,10 @@ def throughput(name: str, bootstrap: str, work: Path, lines: list[bytes], expect
     asyncio.run(_preload(settings, lines))
     decisions = settings.topic("decisions")
     with pipeline(name, settings, work):
-        while _size(bootstrap, decisions) == 0:
+        while topic_size(bootstrap, decisions) == 0:
             time.sleep(0.05)
         started = time.perf_counter()
-        while _size(bootstrap, decisions) < expected:
+        while topic_size(bootstrap, decisions) < expected:
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
     return len(lines) / elapsed
@@ -146,15 +146,6 @@ async def _preload(settings: Settings, lines: list[bytes]) -> None:
             await asyncio.gather(*sends)
     finally:
         await producer.stop()
-
-
-def _size(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
 
 
 def latency(name: str, bootstrap: str, work: Path, rate: int, seconds: int) -> tuple[float, float]:

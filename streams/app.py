@@ -74,7 +74,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=True,
-        producer_linger_ms=1,
+        producer_linger_ms=10,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     )

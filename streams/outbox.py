@@ -54,7 +54,7 @@ def publish_outbox(pipeline: Pipeline) -> Callable[[], Awaitable[None]]:
             isolation_level="read_committed",
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=1
+            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=10
         )
         await producer.start()
         await consumer.start()

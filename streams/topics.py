@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError, for_code
 
@@ -52,3 +53,13 @@ def ensure_topics(
         raise RuntimeError(
             f"could not create topics on {bootstrap_servers}: " + "; ".join(failures)
         )
+
+
+def topic_size(bootstrap_servers: str, topic: str) -> int:
+    """How many records `topic` has received: the sum of its partitions' end offsets."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()

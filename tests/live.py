@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 from leadscore.infra.broker import Broker
 from leadscore.infra.processes import free_port, log_tail, stop
 from leadscore.settings import Settings
+from streams.topics import topic_size
 from streams.worker import prepare_topics, spawn_worker
 
 
@@ -90,16 +91,6 @@ def read_topic(bootstrap_servers: str, topic: str, idle_seconds: float = 2.0) ->
         consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         consumer.seek_to_beginning()
         return [orjson.loads(record.value) for record in consumer]
-    finally:
-        consumer.close()
-
-
-def topic_size(bootstrap_servers: str, topic: str) -> int:
-    """How many records `topic` holds (end offsets; the topics here are never compacted)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,12 @@ from scoring_rules import ProspectState, RuleSet, load_rules, replay_lines
 from streams.outbox import changelog_topic
 from streams.send import send_file
 from streams.sources import discover_sources
+from streams.topics import topic_size
 from tests.live import (
     Worker,
     live_settings,
     read_topic,
     running_worker,
-    topic_size,
     wait_for,
     wait_for_records,
 )
@@ -117,51 +118,65 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@dataclass
+class Case:
+    """An isolated pipeline's settings, and what replay decides for the events it gets."""
+
+    settings: Settings
+    rules: RuleSet
+    expected: Decisions
+    states: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, settings: Settings, path: Path, now: datetime | None = None) -> Case:
+        rules = load_rules(settings.rules_path)
+        return cls(settings, rules, *replay_of(rules, path, now))
+
+    @property
+    def total(self) -> int:
+        return sum(len(items) for items in self.expected.values())
+
+
 @pytest.mark.parametrize("name", ["example", "generated"])
 def test_live_decisions_equal_replay(
     broker: Broker, unique: str, tmp_path: Path, generated: Path, name: str
 ) -> None:
     path = EXAMPLES if name == "example" else generated
-    settings = live_settings(broker, unique, tmp_path)
-    rules = load_rules(settings.rules_path)
-    expected, expected_states = replay_of(rules, path)
+    case = Case.of(live_settings(broker, unique, tmp_path), path)
+    settings, expected = case.settings, case.expected
     with running_worker(settings, tmp_path / "worker.log") as worker:
         send(settings, path)
         assert wait_for_decisions(settings, expected, worker) == expected
-        assert live_states(settings, rules) == expected_states
+        assert live_states(settings, case.rules) == case.states
 
 
 def test_a_killed_worker_restarts_with_nothing_lost(
     broker: Broker, unique: str, tmp_path: Path, generated: Path
 ) -> None:
-    settings = live_settings(broker, unique, tmp_path)
-    rules = load_rules(settings.rules_path)
-    expected, expected_states = replay_of(rules, generated)
-    total = sum(len(items) for items in expected.values())
+    case = Case.of(live_settings(broker, unique, tmp_path), generated)
+    settings = case.settings
     with running_worker(settings, tmp_path / "first.log") as worker:
         send(settings, generated)
-        _kill_when(settings, worker, total // 3)
+        _kill_when(settings, worker, case.total // 3)
     with running_worker(settings, tmp_path / "second.log") as worker:
-        assert wait_for_decisions(settings, expected, worker) == expected
-        assert live_states(settings, rules) == expected_states
+        assert wait_for_decisions(settings, case.expected, worker) == case.expected
+        assert live_states(settings, case.rules) == case.states
 
 
 def test_two_workers_share_the_work_and_one_takes_over_when_the_other_dies(
     broker: Broker, unique: str, tmp_path: Path, generated: Path
 ) -> None:
-    settings = live_settings(broker, unique, tmp_path)
-    rules = load_rules(settings.rules_path)
-    expected, expected_states = replay_of(rules, generated)
-    total = sum(len(items) for items in expected.values())
+    case = Case.of(live_settings(broker, unique, tmp_path), generated)
+    settings = case.settings
     other = settings.model_copy(update={"data_dir": tmp_path / "data-b"})
     with running_worker(settings, tmp_path / "a.log") as first, \
             running_worker(other, tmp_path / "b.log") as second:
         wait_for(lambda: _group_members(settings) == 2, 60,
                  lambda: f"the group has {_group_members(settings)} members, not 2")
         send(settings, generated)
-        _kill_when(settings, first, total // 3)
-        assert wait_for_decisions(settings, expected, second) == expected
-    assert live_states(settings, rules) == expected_states
+        _kill_when(settings, first, case.total // 3)
+        assert wait_for_decisions(settings, case.expected, second) == case.expected
+    assert live_states(settings, case.rules) == case.states
 
 
 def test_the_decay_timer_publishes_due_decays_as_replay_computes_them(
@@ -178,13 +193,12 @@ def test_the_decay_timer_publishes_due_decays_as_replay_computes_them(
     path.write_bytes(b"\n".join(lines) + b"\n")
     settings = live_settings(broker, unique, tmp_path, decay_tick_seconds=0.5,
                              decay_idle_seconds=2)
-    rules = load_rules(settings.rules_path)
-    expected, expected_states = replay_of(rules, path, now=datetime.now(UTC))
-    assert all(d[-1]["rule"] == "decay-30-or-less" for d in expected.values())
+    case = Case.of(settings, path, now=datetime.now(UTC))
+    assert all(d[-1]["rule"] == "decay-30-or-less" for d in case.expected.values())
     with running_worker(settings, tmp_path / "worker.log") as worker:
         send(settings, path)
-        assert wait_for_decisions(settings, expected, worker) == expected
-    assert live_states(settings, rules) == expected_states
+        assert wait_for_decisions(settings, case.expected, worker) == case.expected
+    assert live_states(settings, case.rules) == case.states
 
 
 def _kill_when(settings: Settings, worker: Worker, decisions: int) -> None:
