@@ -84,7 +84,7 @@ def test_replay_leaves_anonymous_visitors_undecayed_at_the_end() -> None:
     visit = event("web.page_view", url="https://acme.example/pricing", visit_id="s1")
     anonymous = visit.model_copy(update={"prospect": ProspectRef(anonymous_id="v-9")})
     items = list(replay(RULES, [anonymous], now=START + timedelta(days=400)))
-    assert [d["rule"] for d in items[:-1]] == ["page-view", "pricing-page"]
+    assert [d["rule"] for d in items if isinstance(d, dict)] == ["page-view", "pricing-page"]
 
 
 def test_score_stays_within_bounds_and_deltas_are_what_the_score_moved() -> None:
