@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         pattern="^(memory|rocksdb)://",
         description="Where the worker keeps table state: `memory://` (rebuilt from the "
         "changelog on start) or `rocksdb://` (on disk under data_dir, for large state; "
-        "needs the `faust-streaming[rocksdict]` extra).",
+        "needs `pip install 'faust-streaming[rocksdict]'`, part of the dev extra).",
     )
     decay_tick_seconds: float = Field(
         default=1.0,

@@ -137,6 +137,11 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
                         partition=tp.partition,
                     )
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def report_assignment(app: faust.App, assigned: set[TP], **_: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == names["events"])
+        log.info("partitions assigned", extra={"topic": names["events"], "partitions": mine})
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_indexes(app: faust.App, revoked: set[TP], **_: Any) -> None:
         for tp in revoked:

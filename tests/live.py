@@ -21,7 +21,6 @@ from kafka import KafkaConsumer, TopicPartition
 from leadscore.infra.broker import Broker
 from leadscore.infra.processes import free_port, log_tail, stop
 from leadscore.settings import Settings
-from streams.topics import topic_size
 from streams.worker import prepare_topics, spawn_worker
 
 
@@ -79,30 +78,64 @@ def wait_for(
         time.sleep(0.2)
 
 
-def read_topic(bootstrap_servers: str, topic: str, idle_seconds: float = 2.0) -> list[Any]:
-    """Every record of `topic` from the start, as parsed JSON, stopping after `idle_seconds`
-    with nothing new."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest",
-        enable_auto_commit=False, consumer_timeout_ms=int(idle_seconds * 1000),
-    )
+class TopicReader:
+    """Reads a topic from its start and keeps every record read, parsed as JSON.
+
+    Records are counted by reading them, not from end offsets: the embedded Tansu broker
+    numbers offsets per batch, so offsets say nothing about how many records there are.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.topic = topic
+        self.records: list[Any] = []
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers,
+                                       auto_offset_reset="earliest", enable_auto_commit=False)
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        self._consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        self._consumer.seek_to_beginning()
+
+    def poll(self, timeout_ms: int = 200) -> int:
+        """Read what has arrived; return how many records have been read in all."""
+        for batch in self._consumer.poll(timeout_ms=timeout_ms).values():
+            self.records.extend(orjson.loads(record.value) for record in batch)
+        return len(self.records)
+
+    def wait_for(self, count: int, timeout: float, worker: Worker | None = None) -> list[Any]:
+        """Read until at least `count` records, then what follows within a second."""
+        wait_for(lambda: self.poll() >= count, timeout,
+                 lambda: f"{self.topic} has {len(self.records)} of {count} records"
+                 + (f"; worker log tail:\n{log_tail(worker.log_path)}" if worker else ""))
+        while self.poll(timeout_ms=1000) > count:
+            count = len(self.records)
+        return self.records
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+@contextlib.contextmanager
+def reading(bootstrap_servers: str, topic: str) -> Iterator[TopicReader]:
+    reader = TopicReader(bootstrap_servers, topic)
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-        consumer.seek_to_beginning()
-        return [orjson.loads(record.value) for record in consumer]
+        yield reader
     finally:
-        consumer.close()
+        reader.close()
+
+
+def read_topic(bootstrap_servers: str, topic: str, idle_seconds: float = 2.0) -> list[Any]:
+    """Every record of `topic` from the start, stopping after `idle_seconds` of nothing new."""
+    with reading(bootstrap_servers, topic) as reader:
+        before = -1
+        while reader.poll(timeout_ms=int(idle_seconds * 1000)) != before:
+            before = len(reader.records)
+        return reader.records
 
 
 def wait_for_records(bootstrap_servers: str, topic: str, count: int, timeout: float,
-                     worker: Worker | None = None) -> None:
-    """Wait until `topic` holds at least `count` records."""
-    wait_for(
-        lambda: topic_size(bootstrap_servers, topic) >= count, timeout,
-        lambda: (f"{topic} has {topic_size(bootstrap_servers, topic)} of {count} records"
-                 + (f"; worker log tail:\n{log_tail(worker.log_path)}" if worker else "")),
-    )
+                     worker: Worker | None = None) -> list[Any]:
+    """Wait until `topic` holds at least `count` records; return them all."""
+    with reading(bootstrap_servers, topic) as reader:
+        return reader.wait_for(count, timeout, worker)
 
 
 def http_post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:

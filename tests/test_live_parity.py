@@ -27,11 +27,10 @@ from scoring_rules import ProspectState, RuleSet, load_rules, replay_lines
 from streams.outbox import changelog_topic
 from streams.send import send_file
 from streams.sources import discover_sources
-from streams.topics import topic_size
 from tests.live import (
     Worker,
     live_settings,
-    read_topic,
+    reading,
     running_worker,
     wait_for,
     wait_for_records,
@@ -107,8 +106,8 @@ def send(settings: Settings, path: Path) -> None:
 def wait_for_decisions(settings: Settings, expected: Decisions, worker: Worker) -> Decisions:
     count = sum(len(items) for items in expected.values())
     topic = settings.topic("decisions")
-    wait_for_records(settings.kafka_bootstrap_servers, topic, count, 180, worker)
-    return by_prospect(read_topic(settings.kafka_bootstrap_servers, topic))
+    return by_prospect(wait_for_records(settings.kafka_bootstrap_servers, topic, count, 180,
+                                        worker))
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +136,13 @@ class Case:
         return sum(len(items) for items in self.expected.values())
 
 
-@pytest.mark.parametrize("name", ["example", "generated"])
+@pytest.mark.parametrize(("name", "store"), [
+    ("example", "memory://"), ("example", "rocksdb://"), ("generated", "memory://")])
 def test_live_decisions_equal_replay(
-    broker: Broker, unique: str, tmp_path: Path, generated: Path, name: str
+    broker: Broker, unique: str, tmp_path: Path, generated: Path, name: str, store: str
 ) -> None:
     path = EXAMPLES if name == "example" else generated
-    case = Case.of(live_settings(broker, unique, tmp_path), path)
+    case = Case.of(live_settings(broker, unique, tmp_path, table_store=store), path)
     settings, expected = case.settings, case.expected
     with running_worker(settings, tmp_path / "worker.log") as worker:
         send(settings, path)
@@ -171,8 +171,8 @@ def test_two_workers_share_the_work_and_one_takes_over_when_the_other_dies(
     other = settings.model_copy(update={"data_dir": tmp_path / "data-b"})
     with running_worker(settings, tmp_path / "a.log") as first, \
             running_worker(other, tmp_path / "b.log") as second:
-        wait_for(lambda: _group_members(settings) == 2, 60,
-                 lambda: f"the group has {_group_members(settings)} members, not 2")
+        wait_for(lambda: _share(first, second, settings.topic_partitions), 60,
+                 lambda: "the two workers did not split the partitions between them")
         send(settings, generated)
         _kill_when(settings, first, case.total // 3)
         assert wait_for_decisions(settings, case.expected, second) == case.expected
@@ -204,21 +204,27 @@ def test_the_decay_timer_publishes_due_decays_as_replay_computes_them(
 def _kill_when(settings: Settings, worker: Worker, decisions: int) -> None:
     """SIGKILL the worker (no chance to flush or commit) once `decisions` are out."""
     topic = settings.topic("decisions")
-    wait_for(lambda: topic_size(settings.kafka_bootstrap_servers, topic) >= decisions, 120,
-             lambda: f"fewer than {decisions} decisions; log:\n{worker.log()[-3000:]}")
-    os.killpg(worker.process.pid, signal.SIGKILL)
-    worker.process.wait()
-    assert topic_size(settings.kafka_bootstrap_servers, topic) < decisions * 3, (
-        "the worker finished before it was killed; the test proves nothing")
+    with reading(settings.kafka_bootstrap_servers, topic) as reader:
+        wait_for(lambda: reader.poll() >= decisions, 120,
+                 lambda: f"fewer than {decisions} decisions; log:\n{worker.log()[-3000:]}")
+        os.killpg(worker.process.pid, signal.SIGKILL)
+        worker.process.wait()
+        published = reader.poll()
+        while reader.poll(timeout_ms=1000) > published:
+            published = len(reader.records)
+        assert published < decisions * 3, (
+            "the worker finished before it was killed; the test proves nothing")
 
 
-def _group_members(settings: Settings) -> int:
-    """Members of the worker's consumer group once it is stable (0 while rebalancing)."""
-    from kafka.admin import KafkaAdminClient
+def _share(first: Worker, second: Worker, partitions: int) -> bool:
+    """Whether the workers' latest assignments split the events partitions between them."""
+    owned = [_assigned(first), _assigned(second)]
+    return all(owned) and sorted(owned[0] + owned[1]) == list(range(partitions))
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    try:
-        group = admin.describe_groups([settings.app_id])[settings.app_id]
-    finally:
-        admin.close()
-    return len(group["members"]) if group["group_state"] == "Stable" else 0
+
+def _assigned(worker: Worker) -> list[int]:
+    latest: list[int] = []
+    for line in worker.log().splitlines():
+        if '"partitions assigned"' in line:
+            latest = orjson.loads(line)["partitions"]
+    return latest
