@@ -7,6 +7,7 @@ events, and prints every decision as it arrives until Ctrl-C, which stops everyt
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import tempfile
 import urllib.request
@@ -27,6 +28,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
 
 
 def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
+    _stop_on_signals()
     with contextlib.ExitStack() as stack:
         print("leadscore dev: starting the embedded broker and Redis...", flush=True)
         broker = stack.enter_context(run_tansu())
@@ -61,6 +63,20 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
             print_decisions(settings)
         print("\nleadscore dev: stopping.", flush=True)
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C (and a SIGTERM) end the run through the normal clean-up path.
+
+    Python only turns SIGINT into KeyboardInterrupt when SIGINT was not ignored at start,
+    and a shell that starts a job in the background ignores it; so the handler is set here.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def print_decisions(settings: Settings) -> None:
