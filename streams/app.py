@@ -34,17 +34,11 @@ log = logging.getLogger("leadscore.worker")
 
 
 @dataclass
-class LiveRules:
-    """The rule set in force; replaced whole when a new version is accepted."""
-
-    current: RuleSet
-
-
-@dataclass
 class Pipeline:
     app: faust.App
     settings: Settings
-    rules: LiveRules
+    #: The rule set in force; replaced whole when a new version is accepted.
+    rules: RuleSet
     sources: dict[str, Source]
     topics: dict[str, faust.TopicT]
     indexes: dict[int, DueIndex] = field(default_factory=dict)
@@ -87,7 +81,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
         for role, name in names.items()
     }
     pipeline = Pipeline(
-        app=app, settings=settings, rules=LiveRules(rules), sources=sources, topics=topics
+        app=app, settings=settings, rules=rules, sources=sources, topics=topics
     )
     prospects = app.Table(
         "prospects",
@@ -164,7 +158,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Pipeline:
 async def _score_one(pipeline: Pipeline, prospects: Any, event: EventT[bytes]) -> None:
     started = time.perf_counter()
     partition = event.message.partition
-    rules = pipeline.rules.current
+    rules = pipeline.rules
     index = pipeline.indexes.get(partition)
     if index is None:
         keys = _keys_of_partition(prospects, partition, pipeline.settings.topic_partitions)

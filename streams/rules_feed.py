@@ -44,7 +44,7 @@ def accept(pipeline: Pipeline, value: bytes) -> RuleSet | None:
         metrics.RULES_REFUSED.inc()
         log.error(
             "rules refused; the running rules stay in force",
-            extra={"running": pipeline.rules.current.version, "errors": str(error).splitlines()},
+            extra={"running": pipeline.rules.version, "errors": str(error).splitlines()},
         )
         return None
     except (orjson.JSONDecodeError, KeyError, TypeError) as error:
@@ -52,12 +52,12 @@ def accept(pipeline: Pipeline, value: bytes) -> RuleSet | None:
         log.error("rules record unreadable; the running rules stay in force",
                   extra={"error": repr(error)})
         return None
-    if rules.version != pipeline.rules.current.version:
+    if rules.version != pipeline.rules.version:
         metrics.RULES_VERSION.clear()
         metrics.RULES_VERSION.labels(rules.version).set(1)
         log.info("rules in force", extra={"version": rules.version,
-                                           "previous": pipeline.rules.current.version})
-        pipeline.rules.current = rules
+                                           "previous": pipeline.rules.version})
+        pipeline.rules = rules
     return rules
 
 
@@ -65,7 +65,7 @@ def follow_rules(pipeline: Pipeline, settings: Settings) -> Callable[[], Awaitab
     """A task for the worker: apply every published rule set, from the first to the last."""
 
     async def follow() -> None:
-        metrics.RULES_VERSION.labels(pipeline.rules.current.version).set(1)
+        metrics.RULES_VERSION.labels(pipeline.rules.version).set(1)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
         )
