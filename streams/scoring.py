@@ -74,8 +74,9 @@ def handle(rules: RuleSet, table: Table, index: DueIndex, key: str, message: Mes
         run_due_decays(rules, table, index, datetime.fromisoformat(message["now"]))
         return
     entry = _fresh(table.get(key))
+    scored: ProspectState | None = None  # the new state, when this message made one
     if kind == "event":
-        _on_event(rules, entry, key, message["event"])
+        scored = _on_event(rules, entry, key, message["event"])
     elif kind == "claim":
         _hand_over(entry, key, message["into"])
     elif kind == "absorb":
@@ -83,20 +84,23 @@ def handle(rules: RuleSet, table: Table, index: DueIndex, key: str, message: Mes
             return  # a repeat of an answer already taken
         entry["awaiting"] = None
         if message["state"] is not None:
-            _merge(rules, entry, key, ProspectState.from_dict(message["state"]))
+            scored = _merge(rules, entry, key, ProspectState.from_dict(message["state"]))
         parked, entry["pending"] = entry["pending"], []
         for payload in parked:
-            _on_event(rules, entry, key, payload)
-    _store(rules, table, index, key, entry)
+            scored = _on_event(rules, entry, key, payload) or scored
+    _store(rules, table, index, key, entry, scored)
 
 
-def _on_event(rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any]) -> None:
+def _on_event(
+    rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any]
+) -> ProspectState | None:
+    """Score, park or forward one event; return the new state if it was scored."""
     if entry["moved_to"]:
         entry["forwards"].append((entry["moved_to"], event_message(payload)))
-        return
+        return None
     if entry["awaiting"]:
         entry["pending"].append(payload)
-        return
+        return None
     prospect = payload["prospect"]
     anonymous_id, email = prospect.get("anonymous_id"), prospect.get("email")
     if email and anonymous_id and ANON_PREFIX + anonymous_id not in entry["links"]:
@@ -105,20 +109,21 @@ def _on_event(rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any]) -
         entry["awaiting"] = visitor
         entry["pending"].append(payload)
         entry["forwards"].append((visitor, {"kind": "claim", "into": key}))
-        return
+        return None
     event = Event.model_validate(payload)
-    state = _state(entry)
-    state, decisions = apply(rules, state, event, event.occurred_at)
+    state, decisions = apply(rules, _state(entry), event, event.occurred_at)
     entry["state"] = state.to_dict()
     entry["decisions"].extend(decisions)
+    return state
 
 
-def _merge(rules: RuleSet, entry: Entry, key: str, visitor: ProspectState) -> None:
+def _merge(rules: RuleSet, entry: Entry, key: str, visitor: ProspectState) -> ProspectState:
     """Fold the visitor in at the time of the identifying event (the first parked one)."""
     at = Event.model_validate(entry["pending"][0]).occurred_at
     state, decisions = merge(rules, _state(entry), visitor, key, at)
     entry["state"] = state.to_dict()
     entry["decisions"].extend(decisions)
+    return state
 
 
 def _hand_over(entry: Entry, key: str, into: str) -> None:
@@ -137,22 +142,23 @@ def run_due_decays(rules: RuleSet, table: Table, index: DueIndex, now: datetime)
     """
     for key in index.pop_due(now):
         entry = _fresh(table.get(key))
-        if entry["state"] is None:
+        state = _state(entry)
+        if state is None:
             continue
         if entry["awaiting"]:
             index.schedule(key, now)
             continue
-        state, decisions = advance(rules, ProspectState.from_dict(entry["state"]), now)
+        state, entry["decisions"] = advance(rules, state, now)
         entry["state"] = state.to_dict()
-        entry["decisions"] = decisions
-        _store(rules, table, index, key, entry)
+        _store(rules, table, index, key, entry, state)
 
 
 def rebuild_index(rules: RuleSet, table: Table, keys: list[str]) -> DueIndex:
     """Index `keys` by due time: done once per partition after a (re)assignment."""
     index = DueIndex()
     for key in keys:
-        index.schedule(key, _due(rules, key, table.get(key)))
+        entry = table.get(key)
+        index.schedule(key, _due(rules, key, _state(entry) if entry else None))
     return index
 
 
@@ -178,15 +184,21 @@ def _state(entry: Entry) -> ProspectState | None:
     return None if entry["state"] is None else ProspectState.from_dict(entry["state"])
 
 
-def _store(rules: RuleSet, table: Table, index: DueIndex, key: str, entry: Entry) -> None:
+def _store(
+    rules: RuleSet, table: Table, index: DueIndex, key: str, entry: Entry,
+    scored: ProspectState | None,
+) -> None:
+    """Write `entry`; reschedule its decay when it has a new state or none at all (an entry
+    whose events were parked or forwarded keeps its state, and so its due time)."""
     table[key] = entry
-    index.schedule(key, _due(rules, key, entry))
+    if entry["state"] is None or scored is not None:
+        index.schedule(key, _due(rules, key, scored))
 
 
-def _due(rules: RuleSet, key: str, entry: Entry | None) -> datetime | None:
+def _due(rules: RuleSet, key: str, state: ProspectState | None) -> datetime | None:
     """When the timer should next decay `key`. Never for an anonymous visitor: their points
     count only once they identify, and the merge decays them up to that moment; a timer
     decaying them meanwhile could run ahead of the identifying event."""
-    if entry is None or entry["state"] is None or key.startswith(ANON_PREFIX):
+    if state is None or key.startswith(ANON_PREFIX):
         return None
-    return next_due(rules, ProspectState.from_dict(entry["state"]))
+    return next_due(rules, state)
