@@ -100,14 +100,23 @@ class TopicReader:
             self.records.extend(orjson.loads(record.value) for record in batch)
         return len(self.records)
 
-    def wait_for(self, count: int, timeout: float, worker: Worker | None = None) -> list[Any]:
-        """Read until at least `count` records, then what follows within a second."""
-        wait_for(lambda: self.poll() >= count, timeout,
-                 lambda: f"{self.topic} has {len(self.records)} of {count} records"
+    def wait_for(
+        self, count: int, timeout: float, worker: Worker | None = None,
+        where: Callable[[Any], bool] = lambda record: True,
+    ) -> list[Any]:
+        """Read until at least `count` records match `where`, then what follows within a
+        second; return the matching records."""
+
+        def matching() -> list[Any]:
+            return [record for record in self.records if where(record)]
+
+        wait_for(lambda: self.poll() >= count and len(matching()) >= count, timeout,
+                 lambda: f"{self.topic} has {len(matching())} of {count} records"
                  + (f"; worker log tail:\n{log_tail(worker.log_path)}" if worker else ""))
-        while self.poll(timeout_ms=1000) > count:
-            count = len(self.records)
-        return self.records
+        read = len(self.records)
+        while self.poll(timeout_ms=1000) > read:
+            read = len(self.records)
+        return matching()
 
     def close(self) -> None:
         self._consumer.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,16 @@ from kafka import KafkaProducer
 
 from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
+from scoring_rules import load_rules
+from streams.rules_feed import publish_rules
 from tests.live import (
     Worker,
     http_post,
     live_settings,
     read_topic,
+    reading,
     running_worker,
+    wait_for,
     wait_for_records,
 )
 
@@ -52,11 +57,6 @@ def produce(settings: Settings, topic: str, values: list[bytes], key: bytes | No
         producer.flush()
     finally:
         producer.close()
-
-
-def decisions_for(settings: Settings, prospect: str) -> list[dict[str, Any]]:
-    return [d for d in read_topic(settings.kafka_bootstrap_servers, settings.topic("decisions"))
-            if d.get("prospect") == prospect]
 
 
 def canonical(event_id: str, email: str, **properties: Any) -> dict[str, Any]:
@@ -129,8 +129,6 @@ def test_metrics_count_events_and_decisions_without_personal_data(
     email = f"m-{uuid.uuid4().hex[:6]}@acme.example"
     produce(settings, "raw.canonical", [orjson.dumps(canonical("m-1", email))])
     _wait_for_decisions(settings, worker, email, 2)
-    import urllib.request
-
     with urllib.request.urlopen(f"{worker.base_url}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert 'leadscore_raw_events_total{source="canonical"}' in text
@@ -141,25 +139,14 @@ def test_metrics_count_events_and_decisions_without_personal_data(
 def _wait_for_decisions(
     settings: Settings, worker: Worker, prospect: str, count: int
 ) -> list[dict[str, Any]]:
-    from tests.live import wait_for
-
-    found: list[dict[str, Any]] = []
-
-    def enough() -> bool:
-        found[:] = decisions_for(settings, prospect)
-        return len(found) >= count
-
-    wait_for(enough, 60, lambda: f"{len(found)} of {count} decisions for {prospect}; "
-             f"worker log:\n{worker.log()[-3000:]}")
-    return found
+    """The prospect's decisions, once there are at least `count`."""
+    with reading(settings.kafka_bootstrap_servers, settings.topic("decisions")) as reader:
+        return reader.wait_for(count, 60, worker, where=lambda d: d.get("prospect") == prospect)
 
 
 def test_a_published_rule_change_applies_live_and_a_bad_one_is_refused(
     broker: Broker, unique: str, tmp_path: Path
 ) -> None:
-    from scoring_rules import load_rules
-    from streams.rules_feed import publish_rules
-
     settings = live_settings(broker, unique, tmp_path)
     shipped = load_rules(settings.rules_path)
     changed_dir = tmp_path / "rules"
@@ -195,7 +182,5 @@ def test_a_published_rule_change_applies_live_and_a_bad_one_is_refused(
 
 
 def _wait_for_log(worker: Worker, text: str) -> None:
-    from tests.live import wait_for
-
     wait_for(lambda: text in worker.log(), 60,
              lambda: f"{text!r} not in worker log:\n{worker.log()[-3000:]}")
