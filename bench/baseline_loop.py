@@ -2,7 +2,7 @@
 
 It maps raw events with the same source plugin and scores them with the same
 `streams.scoring.handle` as the worker, but keeps state in a dict (no changelog, no outbox
-hop, hand-overs resolved in memory) and produces decisions directly. What the Faust worker
+hop, hand-overs resolved in memory) and produces decisions directly. What the worker
 costs on top of this loop is the price of its durability and scale-out.
 
 Run by `bench.pipeline` as `python -m bench.baseline_loop BOOTSTRAP PREFIX`.

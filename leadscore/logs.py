@@ -49,8 +49,7 @@ _LEVELS = {
 def logging_config(level: str = "info") -> dict[str, Any]:
     """A `logging.config.dictConfig` for JSON logs to stderr.
 
-    Faust's worker takes it too (it would otherwise install its own plain-text format). The
-    Kafka clients log every connection at INFO; they are held at WARNING.
+    The Kafka clients log every connection at INFO; they are held at WARNING.
     """
     return {
         "version": 1,
@@ -63,5 +62,5 @@ def logging_config(level: str = "info") -> dict[str, Any]:
 
 
 def configure_logging(level: str = "info") -> None:
-    """JSON logs to stderr. Levels use Faust's names: crit, error, warn, info, debug."""
+    """JSON logs to stderr. Levels: crit, error, warn, info, debug."""
     logging.config.dictConfig(logging_config(level))

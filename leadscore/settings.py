@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     )
     app_id: str = Field(
         default="leadscore",
-        description="Faust application id: consumer group and changelog topic names.",
+        description="Application id: names the consumer groups, the changelog topic and the local state directory.",
     )
     data_dir: Path = Field(
         default=Path("./.leadscore-data"),
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         pattern="^(memory|rocksdb)://",
         description="Where the worker keeps table state: `memory://` (rebuilt from the "
         "changelog on start) or `rocksdb://` (on disk under data_dir, for large state; "
-        "needs `pip install 'faust-streaming[rocksdict]'`, part of the dev extra).",
+        "needs `pip install 'leadscore[rocksdb]'`, part of the dev extra).",
     )
     decay_tick_seconds: float = Field(
         default=1.0,

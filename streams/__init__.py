@@ -1,1 +1,1 @@
-"""Stream processing: event sources, ingest, and the Faust processors around the scoring core."""
+"""Stream processing: event sources, ingest, and the stream processor around the scoring core."""

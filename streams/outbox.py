@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from leadscore.logs import mask_email
 from streams import metrics
 from streams.scoring import outbox
 
 if TYPE_CHECKING:
-    from streams.app import Pipeline
+    from streams.processor import Pipeline
 
 log = logging.getLogger("leadscore.outbox")
 
@@ -38,50 +38,39 @@ def changelog_topic(app_id: str) -> str:
     return f"{app_id}-prospects-changelog"
 
 
-def publish_outbox(pipeline: Pipeline) -> Callable[[], Awaitable[None]]:
+async def publish_outbox(pipeline: Pipeline) -> None:
     """A worker task: publish every changelog record's outbox, at least once, in order."""
-    settings = pipeline.settings
-    decisions_topic = settings.topic("decisions")
-    events_topic = settings.topic("events")
-
-    async def publish() -> None:
-        consumer = AIOKafkaConsumer(
-            changelog_topic(settings.app_id),
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=f"{settings.app_id}-outbox",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=10
-        )
-        await producer.start()
-        await consumer.start()
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=2000)
-                sends: list[Awaitable[Any]] = []
-                for records in batches.values():
-                    for record in records:
-                        entry = orjson.loads(record.value) if record.value else None
-                        for kind, key, item in outbox(entry):
-                            topic = decisions_topic if kind == "decision" else events_topic
-                            if kind == "decision":
-                                metrics.DECISIONS.labels(item["type"]).inc()
-                                _log_promotion(item)
-                            sends.append(await producer.send(
-                                topic, key=key.encode(), value=orjson.dumps(item)
-                            ))
-                if sends:
-                    await asyncio.gather(*sends)
-                if batches:
-                    await consumer.commit()
-        finally:
-            await consumer.stop()
-            await producer.stop()
-
-    return publish
+    settings, topics, producer = pipeline.settings, pipeline.topics, pipeline.producer
+    consumer = AIOKafkaConsumer(
+        topics["changelog"],
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.app_id}-outbox",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            sends: list[Awaitable[Any]] = []
+            for records in batches.values():
+                for record in records:
+                    entry = orjson.loads(record.value) if record.value else None
+                    for kind, key, item in outbox(entry):
+                        topic = topics["decisions"] if kind == "decision" else topics["events"]
+                        if kind == "decision":
+                            metrics.DECISIONS.labels(item["type"]).inc()
+                            _log_promotion(item)
+                        sends.append(await producer.send(
+                            topic, key=key.encode(), value=orjson.dumps(item)
+                        ))
+            if sends:
+                await asyncio.gather(*sends)
+            if batches:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
 
 
 def _log_promotion(decision: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ refused, logged with its errors, and the running rules stay in force.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from streams import metrics
 from streams.sources import all_event_types
 
 if TYPE_CHECKING:
-    from streams.app import Pipeline
+    from streams.processor import Pipeline
 
 log = logging.getLogger("leadscore.rules")
 
@@ -61,25 +61,21 @@ def accept(pipeline: Pipeline, value: bytes) -> RuleSet | None:
     return rules
 
 
-def follow_rules(pipeline: Pipeline, settings: Settings) -> Callable[[], Awaitable[None]]:
-    """A task for the worker: apply every published rule set, from the first to the last."""
-
-    async def follow() -> None:
-        metrics.RULES_VERSION.labels(pipeline.rules.version).set(1)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            consumer.assign([TopicPartition(settings.topic("rules"), 0)])
-            await consumer.seek_to_beginning()
-            async for record in consumer:
-                if record.key == RULES_KEY and record.value is not None:
-                    accept(pipeline, record.value)
-        finally:
-            await consumer.stop()
-
-    return follow
+async def follow_rules(pipeline: Pipeline) -> None:
+    """A worker task: apply every published rule set, from the first to the last."""
+    metrics.RULES_VERSION.labels(pipeline.rules.version).set(1)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=pipeline.settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(pipeline.topics["rules"], 0)])
+        await consumer.seek_to_beginning()
+        async for record in consumer:
+            if record.key == RULES_KEY and record.value is not None:
+                accept(pipeline, record.value)
+    finally:
+        await consumer.stop()
 
 
 def publish_rules(settings: Settings, path: Path) -> str:

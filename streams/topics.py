@@ -1,13 +1,13 @@
 """Creating the topics leadscore reads and writes, before anything subscribes to them.
 
-A Faust agent subscribed to a topic that does not exist yet never sees its messages (the
-consumer logs "not found in cluster metadata" and moves on), and consumers never trigger
-a broker's automatic topic creation. So workers and tools create their topics up front.
+A consumer subscribed to a topic that does not exist yet sees nothing until its next
+metadata refresh, and consumers never trigger a broker's automatic topic creation; the
+changelog needs its own settings. So workers and tools create their topics up front.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
@@ -21,12 +21,13 @@ def ensure_topics(
     names: Iterable[str],
     partitions: int,
     compacted: Iterable[str] = (),
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Create the topics in `names` that do not exist yet; existing ones are left as they are.
 
     Topics named in `compacted` (also created if not in `names`) get
-    `cleanup.policy=compact`, for state where only the latest value per key matters. The
-    replication factor is the broker's default.
+    `cleanup.policy=compact`, for state where only the latest value per key matters;
+    `configs` adds topic configs by name. The replication factor is the broker's default.
     """
     compacted = set(compacted)
     wanted = dict.fromkeys([*names, *sorted(compacted)])
@@ -35,7 +36,10 @@ def ensure_topics(
             name,
             num_partitions=partitions,
             replication_factor=-1,
-            topic_configs={"cleanup.policy": "compact"} if name in compacted else {},
+            topic_configs={
+                **({"cleanup.policy": "compact"} if name in compacted else {}),
+                **(configs or {}).get(name, {}),
+            },
         )
         for name in wanted
     ]

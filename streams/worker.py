@@ -1,32 +1,51 @@
-"""`leadscore worker`: one production worker, configured from settings."""
+"""`leadscore worker`: one production worker, configured from settings.
+
+A worker runs four tasks on one event loop: the stream processor (`streams.processor`),
+the outbox publisher (`streams.outbox`), the rules follower (`streams.rules_feed`) and the
+web server (`streams.http`). SIGTERM or SIGINT stops them; the processor leaves its
+consumer group on the way out, so another worker takes its partitions over at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import faust
+from aiokafka import AIOKafkaProducer
 
 from leadscore.infra.processes import spawn
-from leadscore.logs import configure_logging, logging_config
+from leadscore.logs import configure_logging
 from leadscore.settings import Settings
-from scoring_rules import RulesError, load_rules
-from streams.app import create_app, topic_names
+from scoring_rules import RulesError, RuleSet, load_rules
+from streams.http import start_web
+from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
+from streams.processor import Pipeline, run_processor, topic_names
+from streams.rules_feed import follow_rules
 from streams.sources import all_event_types, discover_sources
 from streams.topics import ensure_topics
 
+log = logging.getLogger("leadscore.worker")
+
 
 def prepare_topics(settings: Settings) -> None:
-    """Create every topic the pipeline reads: Faust ignores a source topic that is missing."""
+    """Create every topic the pipeline reads or writes, with the settings each needs."""
     names = topic_names(settings, discover_sources())
-    rules_topic = names.pop("rules")
+    rules_topic, changelog = names.pop("rules"), names.pop("changelog")
     raw = [name for role, name in names.items() if role.startswith("raw.")]
     other = [name for role, name in names.items() if not role.startswith("raw.")]
     servers = settings.kafka_bootstrap_servers
     ensure_topics(servers, raw, settings.raw_topic_partitions)
     ensure_topics(servers, other, settings.topic_partitions)
+    # One changelog partition per `events` partition; compacted, but not before the outbox
+    # publisher has had a day to read each record.
+    ensure_topics(servers, [], settings.topic_partitions, compacted=[changelog],
+                  configs={changelog: {"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)}})
     ensure_topics(servers, [rules_topic], 1, compacted=[rules_topic])
 
 
@@ -39,15 +58,42 @@ def run_worker(settings: Settings) -> int:
         print(f"leadscore worker: the rules do not pass the check:\n{error}", file=sys.stderr)
         return 2
     prepare_topics(settings)
-    pipeline = create_app(settings, rules)
-    worker = faust.Worker(
-        pipeline.app,
-        loglevel=settings.log_level,
-        logging_config=logging_config(settings.log_level),
-        redirect_stdouts=False,
-    )
-    worker.execute_from_commandline()
+    asyncio.run(serve(settings, rules))
     return 0
+
+
+async def serve(settings: Settings, rules: RuleSet) -> None:
+    """Run the worker's tasks until a signal asks it to stop, or one of them fails."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    sources = discover_sources()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+    )
+    await producer.start()
+    pipeline = Pipeline(settings, rules, sources, topic_names(settings, sources), producer)
+    runner = await start_web(pipeline)
+    tasks = [asyncio.create_task(coroutine) for coroutine in (
+        run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline)
+    )]
+    log.info("ready", extra={"web": f"http://{settings.web_host}:{settings.web_port}",
+                             "rules_version": rules.version})
+    try:
+        stop = asyncio.create_task(stopping.wait())
+        done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stop}:
+            task.result()  # a task that ended on its own failed: raise its error
+    finally:
+        log.info("stopping")
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runner.cleanup()
+        await producer.stop()
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

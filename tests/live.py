@@ -57,7 +57,7 @@ def running_worker(
     process = spawn_worker(settings, log_path)
     worker = Worker(process, log_path, f"http://127.0.0.1:{settings.web_port}")
     try:
-        wait_for(lambda: "Worker]: Ready" in worker.log(), ready_timeout,
+        wait_for(lambda: '"msg":"ready"' in worker.log(), ready_timeout,
                  lambda: f"worker not ready; log tail:\n{log_tail(log_path)}",
                  process=process)
         yield worker

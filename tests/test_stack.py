@@ -1,4 +1,4 @@
-"""The stack works for real: Kafka consumer groups, Redis data types, a Faust worker.
+"""The stack works for real: Kafka consumer groups and Redis data types.
 
 Each Kafka test runs on the session broker (Apache Kafka in CI) and on the embedded Tansu
 broker of the dev mode.
@@ -6,9 +6,6 @@ broker of the dev mode.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +14,6 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 
 from leadscore.infra.broker import Broker, admin_client
-from leadscore.infra.processes import log_tail, spawn, stop
 from streams.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,42 +127,3 @@ def test_redis_strings_sorted_sets_and_streams(redis_url: str, unique: str) -> N
         ]
     finally:
         client.close()
-
-
-def test_faust_worker_counts_words_per_key_in_a_table(
-    kafka: Broker, unique: str, tmp_path: Path
-) -> None:
-    source, output = f"{unique}.lines", f"{unique}.counts"
-    ensure_topics(kafka.bootstrap_servers, [source, output], partitions=2)
-    lines = [("ana", "demo pricing demo"), ("ben", "pricing"), ("ana", "demo")]
-    produce(kafka.bootstrap_servers, source, [(key, json.dumps(text)) for key, text in lines])
-
-    log_path = tmp_path / "worker.log"
-    worker = spawn(
-        [sys.executable, "-m", "tests.wordcount_app", "worker", "-l", "info", "--without-web"],
-        log_path,
-        cwd=REPO,
-        env={
-            **os.environ,
-            "WORDCOUNT_APP_ID": unique,
-            "WORDCOUNT_BROKER": kafka.bootstrap_servers,
-            "WORDCOUNT_DATADIR": str(tmp_path / "data"),
-            "WORDCOUNT_PARTITIONS": "2",
-            "WORDCOUNT_SOURCE": source,
-            "WORDCOUNT_OUTPUT": output,
-        },
-    )
-    expected = {"ana:demo": 3, "ana:pricing": 1, "ben:pricing": 1}
-    latest: dict[str, int] = {}
-    reader = KafkaConsumer(output, bootstrap_servers=kafka.bootstrap_servers,
-                           auto_offset_reset="earliest")
-    try:
-        deadline = time.monotonic() + 120
-        while latest != expected and time.monotonic() < deadline and worker.poll() is None:
-            for records in reader.poll(timeout_ms=500).values():
-                latest.update((r.key.decode(), json.loads(r.value)) for r in records)
-        assert latest == expected, f"worker log:\n{log_tail(log_path, 60)}"
-    finally:
-        reader.close()
-        stop(worker, grace_seconds=20)
-    assert worker.returncode == 0, f"unclean worker shutdown:\n{log_tail(log_path, 60)}"

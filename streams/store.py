@@ -1,0 +1,142 @@
+"""The prospect table of one `events` partition, and how a worker gets it back.
+
+The durable copy of every table is its changelog topic (`<app_id>-prospects-changelog`,
+compacted, partition for partition with `events`): each change is written there before the
+event that made it is committed. A worker that takes a partition over restores its table
+from the changelog: all of it with the memory store; with RocksDB, only what came after the
+changelog offset the store recorded last.
+
+Writes are staged while a batch is processed and reach the store only once the changelog
+has acknowledged them (`Table.flush`). A local store is thus never ahead of the changelog:
+if it were, a crash could leave it holding a change whose decisions were never published,
+and the engine would then take the re-delivered event for a duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from leadscore.settings import Settings
+from streams.scoring import Entry
+
+#: A staged change: the key and its new entry, each to be written to the changelog.
+Change = tuple[str, Entry]
+
+
+class Table(MutableMapping[str, Entry]):
+    """One partition's entries: a store, plus the changes of the batch being processed."""
+
+    def __init__(self, store: MutableMapping[str, Any], offset_file: Path | None) -> None:
+        self._store = store
+        self._staged: dict[str, Entry] = {}
+        self._changes: list[Change] = []
+        self._offset_file = offset_file
+        #: The last changelog offset the store holds (-1: none).
+        self.offset = _read_offset(offset_file)
+
+    def __getitem__(self, key: str) -> Entry:
+        if key in self._staged:
+            return self._staged[key]
+        value: Entry = self._store[key]
+        return value
+
+    def __setitem__(self, key: str, entry: Entry) -> None:
+        self._staged[key] = entry
+        self._changes.append((key, entry))
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("prospect entries are never deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._staged
+        yield from (key for key in self._store.keys() if key not in self._staged)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def take_changes(self) -> list[Change]:
+        """The changes staged since the last call, each to be written to the changelog."""
+        changes, self._changes = self._changes, []
+        return changes
+
+    def flush(self, offset: int) -> None:
+        """Apply the staged changes, now in the changelog up to `offset`, to the store."""
+        for key, entry in self._staged.items():
+            self._store[key] = entry
+        self._staged.clear()
+        self._record_offset(offset)
+
+    def restore(self, key: str, value: bytes | None, offset: int) -> None:
+        """Apply one changelog record read back at restore time."""
+        if value is not None:
+            self._store[key] = orjson.loads(value)
+        self.offset = offset
+
+    def _record_offset(self, offset: int) -> None:
+        if offset <= self.offset:
+            return
+        self.offset = offset
+        if self._offset_file is not None:
+            partial = self._offset_file.with_suffix(".partial")
+            partial.write_text(str(offset))
+            os.replace(partial, self._offset_file)
+
+    def close(self) -> None:
+        close = getattr(self._store, "close", None)
+        if close is not None:
+            close()
+
+
+def open_table(settings: Settings, partition: int) -> Table:
+    """An empty memory table, or the RocksDB one this worker left on disk for `partition`."""
+    if settings.table_store.startswith("memory://"):
+        return Table({}, None)
+    from rocksdict import Rdict  # only needed, and only installed, for RocksDB stores
+
+    directory = Path(settings.data_dir) / settings.app_id / f"prospects-{partition}"
+    directory.mkdir(parents=True, exist_ok=True)
+    store = cast(MutableMapping[str, Any], Rdict(str(directory / "db")))
+    return Table(store, directory / "changelog.offset")
+
+
+async def restore_tables(
+    settings: Settings, changelog: str, tables: dict[int, Table]
+) -> int:
+    """Bring each table up to the end of its changelog partition; returns records read."""
+    if not tables:
+        return 0
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        by_tp = {TopicPartition(changelog, p): table for p, table in tables.items()}
+        consumer.assign(list(by_tp))
+        ends = await consumer.end_offsets(list(by_tp))
+        for tp, table in by_tp.items():
+            consumer.seek(tp, table.offset + 1)
+        behind = {tp for tp, table in by_tp.items() if table.offset + 1 < ends[tp]}
+        read = 0
+        while behind:
+            batches = await consumer.getmany(*behind, timeout_ms=500, max_records=10_000)
+            for tp, records in batches.items():
+                for record in records:
+                    by_tp[tp].restore(record.key.decode(), record.value, record.offset)
+                read += len(records)
+            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
+        return read
+    finally:
+        await consumer.stop()
+
+
+def _read_offset(path: Path | None) -> int:
+    if path is None or not path.exists():
+        return -1
+    return int(path.read_text())
