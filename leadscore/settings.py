@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     )
     app_id: str = Field(
         default="leadscore",
-        description="Application id: names the consumer groups, the changelog topic and the local state directory.",
+        description="Application id: names the consumer groups, the changelog topic and "
+        "the local state directory.",
     )
     data_dir: Path = Field(
         default=Path("./.leadscore-data"),

@@ -5,8 +5,9 @@ Messages on the `events` topic are keyed by prospect (`Event.prospect.key`: the 
 
 - `event`: a canonical event to score;
 - `claim`: sent to an anonymous visitor's key by the prospect it identified as;
-- `absorb`: the visitor's state, sent back by the anonymous key in answer to a claim;
-- `tick`: apply the decays due up to `now` to this partition's prospects.
+- `absorb`: the visitor's state, sent back by the anonymous key in answer to a claim.
+
+Decays due on a partition are run by its owner between messages (`run_due_decays`).
 
 Identification without losing order: when a prospect's event carries an anonymous id it has
 not absorbed yet, the prospect parks that event (and any that follow) and claims the
@@ -42,12 +43,11 @@ Decision = dict[str, Any]
 
 
 class Message(TypedDict, total=False):
-    kind: Literal["event", "claim", "absorb", "tick"]
+    kind: Literal["event", "claim", "absorb"]
     event: dict[str, Any]
     into: str  # claim: the prospect claiming the visitor
     source: str  # absorb: the anonymous key the state comes from
     state: dict[str, Any] | None  # absorb
-    now: str  # tick
 
 
 class Entry(TypedDict):
@@ -70,9 +70,6 @@ def event_message(event: dict[str, Any]) -> Message:
 def handle(rules: RuleSet, table: Table, index: DueIndex, key: str, message: Message) -> None:
     """Apply one message of `key`, writing each changed entry to `table`."""
     kind = message["kind"]
-    if kind == "tick":
-        run_due_decays(rules, table, index, datetime.fromisoformat(message["now"]))
-        return
     entry = _fresh(table.get(key))
     scored: ProspectState | None = None  # the new state, when this message made one
     if kind == "event":

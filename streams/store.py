@@ -55,7 +55,9 @@ class Table(MutableMapping[str, Entry]):
 
     def __iter__(self) -> Iterator[str]:
         yield from self._staged
-        yield from (key for key in self._store.keys() if key not in self._staged)
+        # Rdict has no __iter__ (iterating it would index it with 0, 1, ...): ask for keys.
+        keys = self._store.keys()
+        yield from (key for key in keys if key not in self._staged)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
