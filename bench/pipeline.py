@@ -5,8 +5,9 @@ Two measurements, each for one `leadscore worker` and for the plain aiokafka loo
 
 1. throughput: a raw topic pre-loaded with `--events` generated events; events/s from the
    first decision to the last expected one;
-2. latency: events produced at a steady `--rate` for `--seconds`; for each event, the time
-   from its produce call to the arrival of its first decision; p50 and p99.
+2. latency: once a warm-up event has been decided, events produced at a steady `--rate` for
+   `--seconds`; for each event, the time from its produce call to the arrival of its first
+   decision; p50 and p99.
 
 Run: `python -m bench.pipeline` (starts its own broker; or set KAFKA_BOOTSTRAP_SERVERS).
 """
@@ -169,7 +170,7 @@ async def _paced(settings: Settings, lines: list[bytes], rate: int) -> list[floa
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=0)
     await consumer.start()
     await producer.start()
-    await asyncio.sleep(5)  # let the pipeline settle (assignment, first fetches)
+    await _warm_up(settings, producer, consumer)
 
     async def receive() -> None:
         async for record in consumer:
@@ -196,6 +197,19 @@ async def _paced(settings: Settings, lines: list[bytes], rate: int) -> list[floa
     await producer.stop()
     await consumer.stop()
     return [seen[event_id] - at for event_id, at in sent.items() if event_id in seen]
+
+
+async def _warm_up(
+    settings: Settings, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
+) -> None:
+    """Send one event and wait for its decision: the clock starts once the pipeline is
+    running (partitions assigned, tables restored), not while it is still starting."""
+    probe = {"id": "warm-up", "type": "demo.watched", "occurred_at": "2026-01-01T00:00:00Z",
+             "prospect": {"email": "warm-up@bench.example"}, "properties": {"video_id": "v"}}
+    await producer.send_and_wait(settings.topic("raw.canonical"), value=orjson.dumps(probe))
+    async for record in consumer:
+        if orjson.loads(record.value).get("event_id") == "warm-up":
+            return
 
 
 if __name__ == "__main__":
