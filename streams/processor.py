@@ -6,7 +6,8 @@
 The loop polls a batch from the raw topics and the `events` partitions this worker owns,
 maps raw records (`streams.sources.map_raw`) and scores events (`streams.scoring.handle`),
 writing every table change to the changelog. Once every record the batch produced is
-acknowledged, its offsets are committed. A crash repeats a batch at worst: repeated
+acknowledged, its offsets may be committed: at most every `COMMIT_SECONDS`, and always
+before a partition is handed over. A crash repeats at most that much work: repeated
 mappings produce events the engine recognises by id, and the changelog already holds the
 changes (and so the decisions) of whatever was scored before the crash.
 
@@ -45,6 +46,9 @@ log = logging.getLogger("leadscore.worker")
 
 #: Records per poll: large enough to batch produce requests, small enough to keep latency.
 MAX_BATCH = 2_000
+#: How often offsets are committed. Committing after every batch made each small batch
+#: wait for one more broker round trip before the next poll.
+COMMIT_SECONDS = 0.5
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Processor:
     #: Held while a batch is processed, so a revocation waits for its commit.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_tick: float = 0.0
+    next_commit: float = 0.0
 
 
 def topic_names(settings: Settings, sources: dict[str, Source]) -> dict[str, str]:
@@ -148,8 +153,9 @@ async def _process(
         metadata = await asyncio.gather(*acks)
         if metadata:
             processor.owned[partition].table.flush(metadata[-1].offset)
-    if batches:
+    if batches and time.monotonic() >= processor.next_commit:
         await processor.consumer.commit()
+        processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
 async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Awaitable[Any]]:
@@ -207,7 +213,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         processor = self.processor
-        async with processor.lock:  # the batch in flight is committed first
+        async with processor.lock:  # the batch in flight is finished first
+            await processor.consumer.commit()
             for tp in revoked:
                 if tp.topic == processor.pipeline.topics["events"]:
                     owned = processor.owned.pop(tp.partition, None)
