@@ -80,6 +80,8 @@ class Processor:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_tick: float = 0.0
     next_commit: float = 0.0
+    #: Whether records were processed since the last commit.
+    uncommitted: bool = False
 
 
 def topic_names(settings: Settings, sources: dict[str, Source]) -> dict[str, str]:
@@ -153,8 +155,10 @@ async def _process(
         metadata = await asyncio.gather(*acks)
         if metadata:
             processor.owned[partition].table.flush(metadata[-1].offset)
-    if batches and time.monotonic() >= processor.next_commit:
+    processor.uncommitted = processor.uncommitted or bool(batches)
+    if processor.uncommitted and time.monotonic() >= processor.next_commit:
         await processor.consumer.commit()
+        processor.uncommitted = False
         processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
