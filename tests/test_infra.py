@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from leadscore.infra.broker import kafka_answers
-from leadscore.infra.kafka_apache import kafka_jars
+from leadscore.infra.kafka_apache import _cluster_id, kafka_jars
 from leadscore.infra.processes import ServerStartError, spawn, stop, wait_until_ready
 from leadscore.infra.redis_local import redis_answers
 from leadscore.infra.selection import choose_broker_kind
@@ -144,3 +144,10 @@ def test_broker_choice(env: dict[str, str], docker: bool, kind: str) -> None:
 def test_broker_choice_errors(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         choose_broker_kind(env, lambda: False)
+
+
+def test_kafka_cluster_ids_never_look_like_an_option() -> None:
+    # StorageTool refuses `-t -abc...`; a random id starts with "-" once in 64.
+    ids = {_cluster_id() for _ in range(2_000)}
+    assert len(ids) == 2_000
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]

@@ -129,8 +129,15 @@ def kafka_jars(cache: Path | None = None) -> Path:
 
 def _cluster_id() -> str:
     """A cluster id in Kafka's own format (what `StorageTool random-uuid` prints),
-    made here to save a JVM start."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    made here to save a JVM start.
+
+    Like Kafka's `Uuid.randomUuid`, it never starts with "-": StorageTool would read such
+    an id as an option and refuse to format (one start in 64 failed that way).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _server_properties(workdir: Path, port: int, controller_port: int) -> str:
