@@ -22,6 +22,7 @@ from scoring_rules.loader import (
     rules_version,
 )
 from scoring_rules.schema import Aging, Condition, FitRule, Group, Rule, RuleSetSettings
+from scoring_rules.state import ProspectState
 
 #: Rule ids the engine itself uses in decisions.
 MERGE_RULE = "identity.merge"
@@ -61,6 +62,12 @@ class FitEvaluator:
     worst: int
 
 
+#: Scores one event of one type: (state, event id, time, properties, `iso` of the time or
+#: None) -> decisions. See `scoring_rules.evaluators`.
+Evaluator = Callable[["ProspectState", str, float, dict[str, Any], str | None],
+                     list[dict[str, Any]]]
+
+
 @dataclass(frozen=True, slots=True)
 class DecayBand:
     id: str
@@ -86,6 +93,10 @@ class RuleSet:
     rule_ids: tuple[str, ...]
     aging: bool = False
     summaries: Mapping[str, str] = field(default_factory=dict)
+    #: The function scoring each event type (None: the types without rules), generated and
+    #: compiled on first use by `engine.evaluator`.
+    evaluators: dict[str | None, Evaluator] = field(default_factory=dict, compare=False,
+                                                    repr=False)
 
 
 def load_rules(path: Path, extra_event_types: Iterable[str] = ()) -> RuleSet:

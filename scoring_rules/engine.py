@@ -8,30 +8,24 @@ same events. For speed the state passed in is updated in place and returned; kee
 
 from __future__ import annotations
 
+import linecache
 from datetime import UTC, datetime
 from typing import Any
 
 from leadscore.events import Event
-from scoring_rules.compile import (
-    MERGE_RULE,
-    VISITS_WITHIN,
-    BehaviorRule,
-    FitEvaluator,
-    RuleSet,
-)
+from scoring_rules.compile import MERGE_RULE, BehaviorRule, Evaluator, FitEvaluator, RuleSet
 from scoring_rules.decay import due_at, run_due
 from scoring_rules.decisions import Decision, promoted, score_changed
+from scoring_rules.evaluators import FAST_TRACK, generate, has_own_evaluator
 from scoring_rules.state import (
     ANONYMOUS,
     LEAD,
     PROSPECT,
-    REMEMBERED_EVENT_IDS,
-    REMEMBERED_VISITS,
     ProspectState,
     iso,
 )
 
-FAST_TRACK, STANDARD = "fast_track", "standard"
+STANDARD = "standard"
 #: Where a rep's outcome for a lead moves it: a recycled lead can become a lead again.
 OUTCOME_STAGES = {"recycled": PROSPECT, "converted": "opportunity", "disqualified": "disqualified"}
 
@@ -100,7 +94,7 @@ def merge(
         known.last_activity, known.decays = anon.last_activity, anon.decays
     known.clock = max(known.clock or until, anon.clock or until, until)
     for event_id in anon.seen:
-        _remember(known, event_id)
+        known.remember(event_id)
     _merge_windows(known, anon)
     if anon.track == FAST_TRACK and known.stage in (ANONYMOUS, PROSPECT):
         known.track = FAST_TRACK
@@ -125,96 +119,34 @@ def apply_event(
     """The engine's hot path, on an event's fields (`t` in epoch seconds; `at`, when the
     caller has it, is `iso(t)`, which decisions carry).
 
-    `apply` and the replay's fast line reader both end here, so they cannot disagree.
+    `apply` and the replay's fast line reader both end here, so they cannot disagree. The
+    steps, in order: ignore an event already applied; apply the decays due before it;
+    replace the fit rules' values from its facts; add the points of each behavior rule
+    that matches and passes its per-visit gate, in file order (a match restarts the
+    decay clock); record a lead's outcome; promote if due. They are written out for each
+    event type by `scoring_rules.evaluators`; `evaluator_source` shows them.
     """
-    seen = state.seen
-    if event_id in seen:
-        return []
-    seen[event_id] = None
-    if len(seen) > REMEMBERED_EVENT_IDS:
-        del seen[next(iter(seen))]
-    decisions: list[Decision] = []
-    last = state.last_activity
-    decay_after = rules.decay_after
-    if (rules.aging and (state.lots or state.halvings)) or (
-        last is not None and decay_after is not None
-        and last + decay_after + state.decays * rules.decay_every <= t
-    ):
-        run_due(rules, state, t, decisions)
-    clock = state.clock
-    if clock is None or t > clock:
-        state.clock = t
-    fit_rules = rules.fit.get(event_type)
-    if fit_rules:
-        at = at or iso(t)
-        _apply_fit(rules, state, fit_rules, event_id, at, props, decisions)
-    behavior_rules = rules.behavior.get(event_type)
-    if behavior_rules:
-        # Every behavior rule of the event's type that matches, in file order. The hottest
-        # loop of a replay, kept inline: the visit id is read once for all per-visit
-        # rules, and points are added without a call.
-        low, high = rules.min_score, rules.max_score
-        active = False
-        visit: Any = _UNREAD
-        for rule in behavior_rules:
-            match = rule.match
-            if match is not None and not match(props):
-                continue
-            active = True
-            gate = rule.gate
-            if gate:
-                if visit is _UNREAD:
-                    visit = props.get("visit_id")
-                    if visit is not None:
-                        visit = str(visit)
-                if visit is None:
-                    continue
-                if gate == VISITS_WITHIN:
-                    if not _visits_within(rule, state, visit, t):
-                        continue
-                elif not _count_in_visit(rule, state, visit):
-                    continue
-            if rule.fast_track and state.stage in (ANONYMOUS, PROSPECT):
-                state.track = FAST_TRACK
-            points = rule.points
-            if not points:
-                continue
-            total = state.fit + state.behavior
-            if rule.owners:
-                _hold(rules, rule, state, t)
-                new = state.fit + state.behavior
-            else:  # `ProspectState.add_behavior`, inlined: this is the hottest line
-                new = total + points
-                if points > 0 and new > high:
-                    new = high if total < high else total
-                elif points < 0 and new < low:
-                    new = low if total > low else total
-                state.behavior += new - total
-            before = low if total < low else high if total > high else total
-            after = low if new < low else high if new > high else new
-            if after != before:
-                if at is None:
-                    at = iso(t)
-                decisions.append({
-                    "type": "score.changed", "prospect": state.key, "rule": rule.id,
-                    "delta": after - before, "score": after, "event_id": event_id, "at": at,
-                    "rules_version": rules.version,
-                })
-        if active and (state.last_activity is None or t >= state.last_activity):
-            state.last_activity = t
-            state.decays = 0
-    if event_type == "lead.outcome":
-        _record_outcome(state, props.get("outcome"))
-    if state.stage == PROSPECT and (
-        state.track == FAST_TRACK or state.score(rules.min_score, rules.max_score)
-        >= rules.threshold
-    ):
-        _promote_if_due(rules, state, t, decisions)
-    return decisions
+    evaluate = rules.evaluators.get(event_type) or evaluator(rules, event_type)
+    return evaluate(state, event_id, t, props, at)
+
+
+def evaluator(rules: RuleSet, event_type: str) -> Evaluator:
+    """The generated function that scores `event_type` events, compiled on first use."""
+    key = event_type if has_own_evaluator(rules, event_type) else None
+    found = rules.evaluators.get(key)
+    if found is None:
+        source, values = generate(rules, key)
+        filename = f"<rules {rules.version} {key or 'without rules'}>"
+        # Registered so that tracebacks and debuggers show the generated lines.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace = {**_EVALUATOR_NAMES, "rules": rules, **values}
+        exec(compile(source, filename, "exec"), namespace)
+        found = rules.evaluators[key] = namespace["evaluate"]
+    return found
 
 
 #: Marks "the event's visit id was not looked up yet" (None means it has none).
-_UNREAD = object()
+UNREAD = object()
 
 
 def _apply_fit(
@@ -270,65 +202,6 @@ def _record_outcome(state: ProspectState, outcome: Any) -> None:
         state.track = None
 
 
-def _remember(state: ProspectState, event_id: str) -> None:
-    seen = state.seen
-    seen[event_id] = None
-    if len(seen) > REMEMBERED_EVENT_IDS:
-        del seen[next(iter(seen))]
-
-
-def _count_in_visit(rule: BehaviorRule, state: ProspectState, visit: str) -> bool:
-    """Whether a once- or count-per-visit rule fires on this match; counts it."""
-    visits = state.visits
-    if visits is None:
-        visits = state.visits = {}
-    counts = visits.get(rule.id)
-    if counts is None:
-        counts = visits[rule.id] = {}
-    count = counts.get(visit, 0) + 1
-    if count <= 0:
-        return False  # already fired in this visit
-    if count == 1 and len(counts) >= REMEMBERED_VISITS:
-        del counts[next(iter(counts))]
-    fire = count >= rule.gate_count
-    counts[visit] = -1 if fire else count
-    return fire
-
-
-def _visits_within(rule: BehaviorRule, state: ProspectState, visit: str, t: float) -> bool:
-    """N distinct visits within the window, firing at most once per window.
-
-    Visits are kept in the order they were last seen, so the ones that fell out of the
-    window are at the front, and at most N are needed to know whether N were seen.
-    """
-    if state.windows is None:
-        state.windows = {}
-    window = state.windows.get(rule.id)
-    if window is None:
-        window = state.windows[rule.id] = [None, {}]
-    last_seen: dict[str, float] = window[1]
-    if last_seen and next(reversed(last_seen)) == visit:
-        last_seen[visit] = t
-    else:
-        last_seen.pop(visit, None)
-        last_seen[visit] = t
-        if len(last_seen) > rule.gate_count:
-            del last_seen[next(iter(last_seen))]
-    fired = window[0]
-    if fired is not None and t - fired < rule.window:
-        return False
-    oldest = t - rule.window
-    while True:
-        first = next(iter(last_seen))
-        if last_seen[first] >= oldest:
-            break
-        del last_seen[first]
-    if len(last_seen) >= rule.gate_count:
-        window[0] = t
-        return True
-    return False
-
-
 def _hold(rules: RuleSet, rule: BehaviorRule, state: ProspectState, t: float) -> None:
     """Add a capped or aging rule's points, recording them against their owners."""
     if state.held is None:
@@ -382,3 +255,10 @@ def _merge_windows(known: ProspectState, anon: ProspectState) -> None:
         known.halvings = known.halvings or {}
         for owner_id, when in anon.halvings.items():
             known.halvings[owner_id] = min(when, known.halvings.get(owner_id, when))
+
+
+#: What the generated evaluators call by name, besides their rule set and rules.
+_EVALUATOR_NAMES: dict[str, Any] = {
+    "run_due": run_due, "iso": iso, "UNREAD": UNREAD, "_apply_fit": _apply_fit,
+    "_hold": _hold, "_record_outcome": _record_outcome, "_promote_if_due": _promote_if_due,
+}

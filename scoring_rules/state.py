@@ -9,6 +9,7 @@ million prospects in memory affordable.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +61,9 @@ class ProspectState:
     clock: float | None = None
     #: Recent event ids, oldest first (a dict keeps order and tests membership fast).
     seen: dict[str, None] = field(default_factory=dict)
+    #: The same ids once there are more than the bound, so the oldest is found without
+    #: walking the dict (whose front fills with the slots of ids already forgotten).
+    seen_order: deque[str] | None = field(default=None, compare=False, repr=False)
     #: Per-visit counts of per-visit rules: rule id -> visit id -> count (-1 once fired).
     visits: dict[str, dict[str, int]] | None = None
     #: Visits-within-a-window rules: rule id -> [last fired at, {visit id: last seen at}].
@@ -78,6 +82,23 @@ class ProspectState:
     def score(self, low: int, high: int) -> int:
         total = self.fit + self.behavior
         return low if total < low else high if total > high else total
+
+    def remember(self, event_id: str) -> None:
+        """Add `event_id` to the ids remembered (an id already there keeps its place)."""
+        seen = self.seen
+        if event_id not in seen:
+            seen[event_id] = None
+            if len(seen) > REMEMBERED_EVENT_IDS:
+                self.forget_oldest(event_id)
+
+    def forget_oldest(self, newest: str) -> None:
+        """Drop the oldest remembered id, once `newest` was added one past the bound."""
+        order = self.seen_order
+        if order is None:
+            order = self.seen_order = deque(self.seen)
+        else:
+            order.append(newest)
+        del self.seen[order.popleft()]
 
     def add_behavior(self, points: int, low: int, high: int) -> int:
         """Add `points` to behavior without pushing the total past a bound; returns the change.

@@ -1,0 +1,253 @@
+"""Each event type's rules written out as one Python function, generated once per rule set.
+
+Why generate code: scoring an event with a general engine means a loop over the event
+type's rules, and for each a call to its `where` test, a call to its frequency gate, and
+attribute reads of the rule's points, bounds and owners. In a replay this overhead, not
+the work itself, was most of the time per event. The function written here for one event
+type does the same steps in the same order as a plain reading of the rules, with the
+loop unrolled, bounds, points and ids as constants, and the visit id read once: one call
+scores an event.
+
+The generated source is plain Python and can be read: `evaluator_source(rules,
+"web.page_view")` returns it, and tracebacks and debuggers show its lines. It only
+sequences steps; the steps with state of their own (per-visit gates, caps, decay,
+promotion) stay ordinary functions in `scoring_rules.engine`, which compiles the source
+(`engine.evaluator`) and calls the result from `apply_event`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from scoring_rules.compile import VISITS_WITHIN, BehaviorRule, RuleSet
+from scoring_rules.state import ANONYMOUS, PROSPECT, REMEMBERED_EVENT_IDS, REMEMBERED_VISITS
+
+FAST_TRACK = "fast_track"
+OUTCOME_EVENT = "lead.outcome"
+
+
+def has_own_evaluator(rules: RuleSet, event_type: str) -> bool:
+    """Whether `event_type` gets a function of its own (else it shares the no-rules one)."""
+    return event_type in rules.behavior or event_type in rules.fit or event_type == OUTCOME_EVENT
+
+
+def evaluator_source(rules: RuleSet, event_type: str | None) -> str:
+    """The Python source of the function scoring `event_type` (None: a type with no rules)."""
+    return generate(rules, event_type)[0]
+
+
+def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any]]:
+    """The source of `evaluate(state, event_id, t, props, at) -> decisions`, and the
+    values it refers to by name (the rules' tests, owners and fit evaluators).
+
+    It also calls, by name, the engine's `rules`, `run_due`, `iso`, `_apply_fit`, `_hold`,
+    `_record_outcome`, `_promote_if_due` and `UNREAD`, which the caller provides.
+    """
+    code = _Code()
+    low, high = rules.min_score, rules.max_score
+    behavior = rules.behavior.get(event_type, ()) if event_type else ()
+    fit = rules.fit.get(event_type, ()) if event_type else ()
+    code.add(0, "def evaluate(state, event_id, t, props, at):")
+    code.add(1, f'"""{event_type or "any event type without rules"}: rules {rules.version}."""')
+    code.add(1, "seen = state.seen  # an event already applied is ignored")
+    code.add(1, "if event_id in seen:")
+    code.add(2, "return []")
+    code.add(1, "seen[event_id] = None")
+    code.add(1, f"if len(seen) > {REMEMBERED_EVENT_IDS}:")
+    code.add(2, "state.forget_oldest(event_id)")
+    code.add(1, "decisions = []")
+    due = ["state.lots or state.halvings"] if rules.aging else []
+    if rules.decay_after is not None:
+        code.add(1, "last = state.last_activity")
+        due.append(f"(last is not None and last + {code.value(rules.decay_after)} "
+                   f"+ state.decays * {code.value(rules.decay_every)} <= t)")
+    if due:
+        code.add(1, f"if {' or '.join(due)}:  # decays due before the event")
+        code.add(2, "run_due(rules, state, t, decisions)")
+    code.add(1, "clock = state.clock")
+    code.add(1, "if clock is None or t > clock:")
+    code.add(2, "state.clock = t")
+    if fit:
+        code.add(1, "at = at or iso(t)")
+        code.add(1, f"_apply_fit(rules, state, {code.name('fit', fit)}, event_id, at, props, "
+                    "decisions)")
+    if behavior:
+        _behavior(code, behavior, low, high, rules.version)
+    if event_type == OUTCOME_EVENT:
+        code.add(1, '_record_outcome(state, props.get("outcome"))')
+    code.add(1, "total = state.fit + state.behavior")
+    code.add(1, f"if state.stage == {PROSPECT!r} and (state.track == {FAST_TRACK!r} or "
+                f"({_clamped('total', low, high)}) >= {rules.threshold}):")
+    code.add(2, "_promote_if_due(rules, state, t, decisions)")
+    code.add(1, "return decisions")
+    return code.source(), code.values
+
+
+def _behavior(
+    code: _Code, behavior: tuple[BehaviorRule, ...], low: int, high: int, version: str
+) -> None:
+    """Every behavior rule of the type that matches, in file order."""
+    # Any activity (a rule whose `where` holds) restarts the decay clock.
+    always_active = any(rule.match is None for rule in behavior)
+    if not always_active:
+        code.add(1, "active = False")
+    gated = [rule for rule in behavior if rule.gate]
+    # The visit id is read where the original loop would first need it: at the first
+    # per-visit rule that applies. "lazy": it may be unread yet at a given rule.
+    visit = "lazy" if gated and gated[0].match is not None else "unread"
+    if visit == "lazy":
+        code.add(1, "visit = UNREAD")
+    for rule in behavior:
+        depth = 1
+        code.add(1, f"# {rule.id}")
+        if rule.match is not None:
+            code.add(1, f"if {code.name('match', rule.match)}(props):")
+            depth = 2
+            if not always_active:
+                code.add(depth, "active = True")
+        if rule.gate:
+            if visit != "read":
+                _read_visit(code, depth, lazy=visit == "lazy")
+                if rule.match is None:
+                    visit = "read"
+            if rule.gate == VISITS_WITHIN:
+                depth = _visits_within(code, depth, rule)
+            else:
+                depth = _count_in_visit(code, depth, rule)
+        body = len(code.lines)
+        if rule.fast_track:
+            code.add(depth, f"if state.stage in ({ANONYMOUS!r}, {PROSPECT!r}):")
+            code.add(depth + 1, f"state.track = {FAST_TRACK!r}")
+        if rule.points:
+            _points(code, depth, rule, low, high, version)
+        if len(code.lines) == body:
+            code.add(depth, "pass")
+    condition = "" if always_active else "active and "
+    code.add(1, f"if {condition}(state.last_activity is None or t >= state.last_activity):")
+    code.add(2, "state.last_activity = t")
+    code.add(2, "state.decays = 0")
+
+
+def _count_in_visit(code: _Code, depth: int, rule: BehaviorRule) -> int:
+    """A once- or count-per-visit gate: counts the match in its visit; the depth of the
+    code that runs when the rule fires."""
+    code.add(depth, "if visit is not None:")
+    depth += 1
+    code.add(depth, "visits = state.visits")
+    code.add(depth, "if visits is None:")
+    code.add(depth + 1, "visits = state.visits = {}")
+    code.add(depth, f"counts = visits.get({rule.id!r})")
+    code.add(depth, "if counts is None:")
+    code.add(depth + 1, f"counts = visits[{rule.id!r}] = {{}}")
+    code.add(depth, "count = counts.get(visit, 0) + 1  # 0: it fired in this visit already")
+    code.add(depth, "if count > 0:")
+    depth += 1
+    code.add(depth, f"if count == 1 and len(counts) >= {REMEMBERED_VISITS}:")
+    code.add(depth + 1, "del counts[next(iter(counts))]  # a new visit: forget the oldest")
+    code.add(depth, f"counts[visit] = -1 if count >= {rule.gate_count} else count")
+    code.add(depth, f"if count >= {rule.gate_count}:")
+    return depth + 1
+
+
+def _visits_within(code: _Code, depth: int, rule: BehaviorRule) -> int:
+    """N distinct visits within the window, firing at most once per window.
+
+    Visits are kept in the order they were last seen, so the ones that fell out of the
+    window are at the front, and at most N are needed to know whether N were seen.
+    """
+    count, window = rule.gate_count, code.value(rule.window)
+    code.add(depth, "if visit is not None:")
+    depth += 1
+    code.add(depth, "windows = state.windows")
+    code.add(depth, "if windows is None:")
+    code.add(depth + 1, "windows = state.windows = {}")
+    code.add(depth, f"window = windows.get({rule.id!r})")
+    code.add(depth, "if window is None:")
+    code.add(depth + 1, f"window = windows[{rule.id!r}] = [None, {{}}]")
+    code.add(depth, "fired, last_seen = window  # last fired at, {visit id: last seen at}")
+    code.add(depth, "if last_seen and next(reversed(last_seen)) == visit:")
+    code.add(depth + 1, "last_seen[visit] = t")
+    code.add(depth, "else:")
+    code.add(depth + 1, "last_seen.pop(visit, None)")
+    code.add(depth + 1, "last_seen[visit] = t")
+    code.add(depth + 1, f"if len(last_seen) > {count}:")
+    code.add(depth + 2, "del last_seen[next(iter(last_seen))]")
+    code.add(depth, f"if fired is None or not t - fired < {window}:")
+    depth += 1
+    code.add(depth, f"oldest = t - {window}")
+    code.add(depth, "while True:")
+    code.add(depth + 1, "first = next(iter(last_seen))")
+    code.add(depth + 1, "if last_seen[first] >= oldest:")
+    code.add(depth + 2, "break")
+    code.add(depth + 1, "del last_seen[first]")
+    code.add(depth, f"if len(last_seen) >= {count}:")
+    code.add(depth + 1, "window[0] = t")
+    return depth + 1
+
+
+def _read_visit(code: _Code, depth: int, *, lazy: bool) -> None:
+    if lazy:
+        code.add(depth, "if visit is UNREAD:")
+        depth += 1
+    code.add(depth, 'visit = props.get("visit_id")')
+    code.add(depth, "if visit is not None:")
+    code.add(depth + 1, "visit = str(visit)")
+
+
+def _points(code: _Code, depth: int, rule: BehaviorRule, low: int, high: int,
+            version: str) -> None:
+    """Add the rule's points within the bounds; a decision if the score moved."""
+    points = rule.points
+    code.add(depth, "total = state.fit + state.behavior")
+    if rule.owners:  # capped or aging: the points are recorded against their owners
+        code.add(depth, f"_hold(rules, {code.name('rule', rule)}, state, t)")
+        code.add(depth, "new = state.fit + state.behavior")
+    else:  # `ProspectState.add_behavior`, written out
+        code.add(depth, f"new = total + {points}")
+        if points > 0:
+            code.add(depth, f"if new > {high}:")
+            code.add(depth + 1, f"new = {high} if total < {high} else total")
+        else:
+            code.add(depth, f"if new < {low}:")
+            code.add(depth + 1, f"new = {low} if total > {low} else total")
+        code.add(depth, "state.behavior += new - total")
+    code.add(depth, f"before = {_clamped('total', low, high)}")
+    code.add(depth, f"after = {_clamped('new', low, high)}")
+    code.add(depth, "if after != before:")
+    code.add(depth + 1, "if at is None:")
+    code.add(depth + 2, "at = iso(t)")
+    code.add(depth + 1, f'decisions.append({{"type": "score.changed", "prospect": state.key, '
+                        f'"rule": {rule.id!r}, "delta": after - before, "score": after, '
+                        f'"event_id": event_id, "at": at, "rules_version": {version!r}}})')
+
+
+def _clamped(name: str, low: int, high: int) -> str:
+    return f"{low} if {name} < {low} else {high} if {name} > {high} else {name}"
+
+
+class _Code:
+    """Source lines being written, and the objects they name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.values: dict[str, Any] = {}
+        self._names: dict[int, str] = {}
+
+    def add(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+    def name(self, kind: str, value: object) -> str:
+        """A name for `value` in the generated code (the same object, the same name)."""
+        found = self._names.get(id(value))
+        if found is None:
+            found = self._names[id(value)] = f"{kind}_{len(self._names)}"
+            self.values[found] = value
+        return found
+
+    def value(self, number: float) -> str:
+        """A number as a literal when it reads back exactly, else by name."""
+        return repr(number) if math.isfinite(number) else self.name("number", number)
+
+    def source(self) -> str:
+        return "\n".join(self.lines) + "\n"
