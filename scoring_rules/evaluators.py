@@ -76,9 +76,13 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
         _behavior(code, behavior, low, high, rules.version)
     if event_type == OUTCOME_EVENT:
         code.add(1, '_record_outcome(state, props.get("outcome"))')
-    code.add(1, "total = state.fit + state.behavior")
+    if not behavior:
+        code.add(1, "total = state.fit + state.behavior")
+    # The clamped score reaches a threshold inside the bounds exactly when the total does.
+    reached = (f"total >= {rules.threshold}" if low < rules.threshold <= high
+               else f"({_clamped('total', low, high)}) >= {rules.threshold}")
     code.add(1, f"if state.stage == {PROSPECT!r} and (state.track == {FAST_TRACK!r} or "
-                f"({_clamped('total', low, high)}) >= {rules.threshold}):")
+                f"{reached}):")
     code.add(2, "_promote_if_due(rules, state, t, decisions)")
     code.add(1, "return decisions")
     return code.source(), code.values
@@ -92,6 +96,7 @@ def _behavior(
     always_active = any(rule.match is None for rule in behavior)
     if not always_active:
         code.add(1, "active = False")
+    code.add(1, "total = state.fit + state.behavior  # the score before clamping to bounds")
     gated = [rule for rule in behavior if rule.gate]
     # The visit id is read where the original loop would first need it: at the first
     # per-visit rule that applies. "lazy": it may be unread yet at a given rule.
@@ -197,29 +202,47 @@ def _read_visit(code: _Code, depth: int, *, lazy: bool) -> None:
 
 def _points(code: _Code, depth: int, rule: BehaviorRule, low: int, high: int,
             version: str) -> None:
-    """Add the rule's points within the bounds; a decision if the score moved."""
+    """Add the rule's points within the bounds (`ProspectState.add_behavior`, written out
+    for the sign of the points); a decision if the score moved. `total`, fit plus
+    behavior before clamping, is kept up to date."""
     points = rule.points
-    code.add(depth, "total = state.fit + state.behavior")
     if rule.owners:  # capped or aging: the points are recorded against their owners
         code.add(depth, f"_hold(rules, {code.name('rule', rule)}, state, t)")
         code.add(depth, "new = state.fit + state.behavior")
-    else:  # `ProspectState.add_behavior`, written out
+        code.add(depth, f"before = {_clamped('total', low, high)}")
+        code.add(depth, f"after = {_clamped('new', low, high)}")
+        code.add(depth, "if after != before:")
+        _decision(code, depth + 1, rule, "after - before", "after", version)
+    elif points > 0:
+        code.add(depth, f"if total < {high}:  # else it is at the upper bound already")
+        depth += 1
         code.add(depth, f"new = total + {points}")
-        if points > 0:
-            code.add(depth, f"if new > {high}:")
-            code.add(depth + 1, f"new = {high} if total < {high} else total")
-        else:
-            code.add(depth, f"if new < {low}:")
-            code.add(depth + 1, f"new = {low} if total > {low} else total")
+        code.add(depth, f"if new > {high}:")
+        code.add(depth + 1, f"new = {high}")
         code.add(depth, "state.behavior += new - total")
-    code.add(depth, f"before = {_clamped('total', low, high)}")
-    code.add(depth, f"after = {_clamped('new', low, high)}")
-    code.add(depth, "if after != before:")
-    code.add(depth + 1, "if at is None:")
-    code.add(depth + 2, "at = iso(t)")
-    code.add(depth + 1, f'decisions.append({{"type": "score.changed", "prospect": state.key, '
-                        f'"rule": {rule.id!r}, "delta": after - before, "score": after, '
-                        f'"event_id": event_id, "at": at, "rules_version": {version!r}}})')
+        code.add(depth, f"if new > {low}:  # the score rose from {low} or from total")
+        _decision(code, depth + 1, rule, f"new - (total if total > {low} else {low})", "new",
+                  version)
+    else:
+        code.add(depth, f"if total > {low}:  # else it is at the lower bound already")
+        depth += 1
+        code.add(depth, f"new = total - {-points}")
+        code.add(depth, f"if new < {low}:")
+        code.add(depth + 1, f"new = {low}")
+        code.add(depth, "state.behavior += new - total")
+        code.add(depth, f"if new < {high}:  # the score fell from {high} or from total")
+        _decision(code, depth + 1, rule, f"new - (total if total < {high} else {high})",
+                  "new", version)
+    code.add(depth, "total = new")
+
+
+def _decision(code: _Code, depth: int, rule: BehaviorRule, delta: str, score: str,
+              version: str) -> None:
+    code.add(depth, "if at is None:")
+    code.add(depth + 1, "at = iso(t)")
+    code.add(depth, f'decisions.append({{"type": "score.changed", "prospect": state.key, '
+                    f'"rule": {rule.id!r}, "delta": {delta}, "score": {score}, '
+                    f'"event_id": event_id, "at": at, "rules_version": {version!r}}})')
 
 
 def _clamped(name: str, low: int, high: int) -> str:
