@@ -63,9 +63,9 @@ class FitEvaluator:
 
 
 #: Scores one event of one type: (state, event id, time, properties, `iso` of the time or
-#: None) -> decisions. See `scoring_rules.evaluators`.
-Evaluator = Callable[["ProspectState", str, float, dict[str, Any], str | None],
-                     list[dict[str, Any]]]
+#: None, the list its decisions are appended to). See `scoring_rules.evaluators`.
+Evaluator = Callable[["ProspectState", str, float, dict[str, Any], str | None,
+                      list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True, slots=True)

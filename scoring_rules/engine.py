@@ -127,7 +127,9 @@ def apply_event(
     event type by `scoring_rules.evaluators`; `evaluator_source` shows them.
     """
     evaluate = rules.evaluators.get(event_type) or evaluator(rules, event_type)
-    return evaluate(state, event_id, t, props, at)
+    decisions: list[Decision] = []
+    evaluate(state, event_id, t, props, at, decisions)
+    return decisions
 
 
 def evaluator(rules: RuleSet, event_type: str) -> Evaluator:
@@ -227,22 +229,32 @@ def _hold(rules: RuleSet, rule: BehaviorRule, state: ProspectState, t: float) ->
             state.halvings.setdefault(owner.id, t + owner.half_life)
 
 
+def _merge_window(mine: Any, theirs: list[Any]) -> None:
+    """Fold a visits-within gate into another: latest firing, latest time of each visit."""
+    if theirs[0] is not None and (mine[0] is None or theirs[0] > mine[0]):
+        mine[0] = theirs[0]
+    for at in range(1, len(theirs), 2):
+        visit, seen_at = theirs[at], theirs[at + 1]
+        for own in range(1, len(mine), 2):
+            if mine[own] == visit:
+                mine[own + 1] = max(seen_at, mine[own + 1])
+                break
+        else:
+            mine += (visit, seen_at)
+
+
 def _merge_windows(known: ProspectState, anon: ProspectState) -> None:
     """Fold the visitor's per-visit counts, windows, held points and aging into `known`."""
-    if anon.visits:
-        known.visits = known.visits or {}
-        for rule_id, counts in anon.visits.items():
-            mine = known.visits.setdefault(rule_id, {})
-            for visit, count in counts.items():
-                mine.setdefault(visit, count)
-    if anon.windows:
-        known.windows = known.windows or {}
-        for rule_id, (fired, seen) in anon.windows.items():
-            mine_window = known.windows.setdefault(rule_id, [None, {}])
-            if fired is not None and (mine_window[0] is None or fired > mine_window[0]):
-                mine_window[0] = fired
-            for visit, at in seen.items():
-                mine_window[1][visit] = max(at, mine_window[1].get(visit, at))
+    if anon.gates:
+        known.gates = known.gates or {}
+        for rule_id, gate in anon.gates.items():
+            if type(gate) is dict:
+                counts = known.gates.setdefault(rule_id, {})
+                assert type(counts) is dict
+                for visit, count in gate.items():
+                    counts.setdefault(visit, count)
+            else:
+                _merge_window(known.gates.setdefault(rule_id, [None]), list(gate))
     if anon.held:
         known.held = known.held or {}
         for owner_id, points in anon.held.items():

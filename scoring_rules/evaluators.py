@@ -38,8 +38,9 @@ def evaluator_source(rules: RuleSet, event_type: str | None) -> str:
 
 
 def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any]]:
-    """The source of `evaluate(state, event_id, t, props, at) -> decisions`, and the
-    values it refers to by name (the rules' tests, owners and fit evaluators).
+    """The source of `evaluate(state, event_id, t, props, at, decisions)`, which appends
+    the event's decisions to `decisions`, and the values it refers to by name (the rules'
+    tests, owners and fit evaluators).
 
     It also calls, by name, the engine's `rules`, `run_due`, `iso`, `_apply_fit`, `_hold`,
     `_record_outcome`, `_promote_if_due` and `UNREAD`, which the caller provides.
@@ -48,15 +49,14 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
     low, high = rules.min_score, rules.max_score
     behavior = rules.behavior.get(event_type, ()) if event_type else ()
     fit = rules.fit.get(event_type, ()) if event_type else ()
-    code.add(0, "def evaluate(state, event_id, t, props, at):")
+    code.add(0, "def evaluate(state, event_id, t, props, at, decisions):")
     code.add(1, f'"""{event_type or "any event type without rules"}: rules {rules.version}."""')
     code.add(1, "seen = state.seen  # an event already applied is ignored")
     code.add(1, "if event_id in seen:")
-    code.add(2, "return []")
+    code.add(2, "return")
     code.add(1, "seen[event_id] = None")
     code.add(1, f"if len(seen) > {REMEMBERED_EVENT_IDS}:")
     code.add(2, "state.forget_oldest(event_id)")
-    code.add(1, "decisions = []")
     due = ["state.lots or state.halvings"] if rules.aging else []
     if rules.decay_after is not None:
         code.add(1, "last = state.last_activity")
@@ -84,7 +84,6 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
     code.add(1, f"if state.stage == {PROSPECT!r} and (state.track == {FAST_TRACK!r} or "
                 f"{reached}):")
     code.add(2, "_promote_if_due(rules, state, t, decisions)")
-    code.add(1, "return decisions")
     return code.source(), code.values
 
 
@@ -139,18 +138,13 @@ def _count_in_visit(code: _Code, depth: int, rule: BehaviorRule) -> int:
     code that runs when the rule fires."""
     code.add(depth, "if visit is not None:")
     depth += 1
-    code.add(depth, "visits = state.visits")
-    code.add(depth, "if visits is None:")
-    code.add(depth + 1, "visits = state.visits = {}")
-    code.add(depth, f"counts = visits.get({rule.id!r})")
-    code.add(depth, "if counts is None:")
-    code.add(depth + 1, f"counts = visits[{rule.id!r}] = {{}}")
-    code.add(depth, "count = counts.get(visit, 0) + 1  # 0: it fired in this visit already")
+    _gate(code, depth, rule, "{}")
+    code.add(depth, "count = gate.get(visit, 0) + 1  # 0: it fired in this visit already")
     code.add(depth, "if count > 0:")
     depth += 1
-    code.add(depth, f"if count == 1 and len(counts) >= {REMEMBERED_VISITS}:")
-    code.add(depth + 1, "del counts[next(iter(counts))]  # a new visit: forget the oldest")
-    code.add(depth, f"counts[visit] = -1 if count >= {rule.gate_count} else count")
+    code.add(depth, f"if count == 1 and len(gate) >= {REMEMBERED_VISITS}:")
+    code.add(depth + 1, "del gate[next(iter(gate))]  # a new visit: forget the oldest")
+    code.add(depth, f"gate[visit] = -1 if count >= {rule.gate_count} else count")
     code.add(depth, f"if count >= {rule.gate_count}:")
     return depth + 1
 
@@ -158,37 +152,41 @@ def _count_in_visit(code: _Code, depth: int, rule: BehaviorRule) -> int:
 def _visits_within(code: _Code, depth: int, rule: BehaviorRule) -> int:
     """N distinct visits within the window, firing at most once per window.
 
-    Visits are kept in the order they were last seen, so the ones that fell out of the
-    window are at the front, and at most N are needed to know whether N were seen.
+    The gate is [last fired at, visit, last seen at, visit, last seen at, ...]. Visits are
+    kept in the order they were last seen, so the ones that fell out of the window are at
+    the front, and at most N are needed to know whether N were seen.
     """
     count, window = rule.gate_count, code.value(rule.window)
     code.add(depth, "if visit is not None:")
     depth += 1
-    code.add(depth, "windows = state.windows")
-    code.add(depth, "if windows is None:")
-    code.add(depth + 1, "windows = state.windows = {}")
-    code.add(depth, f"window = windows.get({rule.id!r})")
-    code.add(depth, "if window is None:")
-    code.add(depth + 1, f"window = windows[{rule.id!r}] = [None, {{}}]")
-    code.add(depth, "fired, last_seen = window  # last fired at, {visit id: last seen at}")
-    code.add(depth, "if last_seen and next(reversed(last_seen)) == visit:")
-    code.add(depth + 1, "last_seen[visit] = t")
+    _gate(code, depth, rule, "[None]")
+    code.add(depth, "if len(gate) > 1 and gate[-2] == visit:  # the latest visit again")
+    code.add(depth + 1, "gate[-1] = t")
     code.add(depth, "else:")
-    code.add(depth + 1, "last_seen.pop(visit, None)")
-    code.add(depth + 1, "last_seen[visit] = t")
-    code.add(depth + 1, f"if len(last_seen) > {count}:")
-    code.add(depth + 2, "del last_seen[next(iter(last_seen))]")
-    code.add(depth, f"if fired is None or not t - fired < {window}:")
+    code.add(depth + 1, "for i in range(1, len(gate), 2):")
+    code.add(depth + 2, "if gate[i] == visit:")
+    code.add(depth + 3, "del gate[i:i + 2]")
+    code.add(depth + 3, "break")
+    code.add(depth + 1, "gate += (visit, t)")
+    code.add(depth + 1, f"if len(gate) > {1 + 2 * count}:")
+    code.add(depth + 2, "del gate[1:3]")
+    code.add(depth, f"if gate[0] is None or not t - gate[0] < {window}:")
     depth += 1
     code.add(depth, f"oldest = t - {window}")
-    code.add(depth, "while True:")
-    code.add(depth + 1, "first = next(iter(last_seen))")
-    code.add(depth + 1, "if last_seen[first] >= oldest:")
-    code.add(depth + 2, "break")
-    code.add(depth + 1, "del last_seen[first]")
-    code.add(depth, f"if len(last_seen) >= {count}:")
-    code.add(depth + 1, "window[0] = t")
+    code.add(depth, "while not gate[2] >= oldest:  # it fell out of the window")
+    code.add(depth + 1, "del gate[1:3]")
+    code.add(depth, f"if len(gate) >= {1 + 2 * count}:")
+    code.add(depth + 1, "gate[0] = t")
     return depth + 1
+
+
+def _gate(code: _Code, depth: int, rule: BehaviorRule, empty: str) -> None:
+    code.add(depth, "gates = state.gates")
+    code.add(depth, "if gates is None:")
+    code.add(depth + 1, "gates = state.gates = {}")
+    code.add(depth, f"gate = gates.get({rule.id!r})")
+    code.add(depth, "if gate is None:")
+    code.add(depth + 1, f"gate = gates[{rule.id!r}] = {empty}")
 
 
 def _read_visit(code: _Code, depth: int, *, lazy: bool) -> None:

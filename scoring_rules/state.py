@@ -64,10 +64,11 @@ class ProspectState:
     #: The same ids once there are more than the bound, so the oldest is found without
     #: walking the dict (whose front fills with the slots of ids already forgotten).
     seen_order: deque[str] | None = field(default=None, compare=False, repr=False)
-    #: Per-visit counts of per-visit rules: rule id -> visit id -> count (-1 once fired).
-    visits: dict[str, dict[str, int]] | None = None
-    #: Visits-within-a-window rules: rule id -> [last fired at, {visit id: last seen at}].
-    windows: dict[str, list[Any]] | None = None
+    #: What the per-visit rules remember, by rule id, in one dict (a page view reads
+    #: each of its gates): for a once- or count-per-visit rule, {visit id: count, -1 once
+    #: fired}; for a visits-within rule, [last fired at, visit id, last seen at, ...],
+    #: oldest visit first, flat (`to_dict` writes it [last fired at, {visit id: at}]).
+    gates: dict[str, dict[str, int] | list[Any]] | None = None
     #: Points held by each capped or aging rule or group (its share of `behavior`).
     held: dict[str, int] | None = None
     #: Expiring points: owner id -> [[expires at, points], ...], soonest first.
@@ -125,7 +126,15 @@ class ProspectState:
             "last_activity": self.last_activity, "decays": self.decays, "clock": self.clock,
             "seen": list(self.seen),
         }
-        for name in ("visits", "windows", "held", "lots", "halvings"):
+        if self.gates:
+            visits = {k: v for k, v in self.gates.items() if type(v) is dict}
+            if visits:
+                data["visits"] = visits
+            windows = {k: [v[0], dict(zip(v[1::2], v[2::2], strict=True))]
+                       for k, v in self.gates.items() if type(v) is list}
+            if windows:
+                data["windows"] = windows
+        for name in ("held", "lots", "halvings"):
             value = getattr(self, name)
             if value:
                 data[name] = value
@@ -138,9 +147,7 @@ class ProspectState:
             behavior=data["behavior"], fit_parts=dict(data["fit_parts"]),
             last_activity=data["last_activity"], decays=data["decays"], clock=data["clock"],
             seen=dict.fromkeys(data["seen"]),
-            visits={k: dict(v) for k, v in data["visits"].items()} if "visits" in data else None,
-            windows={k: [v[0], dict(v[1])] for k, v in data["windows"].items()}
-            if "windows" in data else None,
+            gates=_gates(data.get("visits", {}), data.get("windows", {})) or None,
             held=dict(data["held"]) if "held" in data else None,
             lots={k: [list(lot) for lot in v] for k, v in data["lots"].items()}
             if "lots" in data else None,
@@ -154,3 +161,13 @@ class ProspectState:
             "stage": self.stage, "track": self.track,
             "last_activity_at": iso(self.last_activity) if self.last_activity else None,
         }
+
+
+def _gates(
+    visits: dict[str, dict[str, int]], windows: dict[str, list[Any]]
+) -> dict[str, dict[str, int] | list[Any]]:
+    """`ProspectState.gates` from the `visits` and `windows` of `to_dict`."""
+    gates: dict[str, dict[str, int] | list[Any]] = {k: dict(v) for k, v in visits.items()}
+    for rule_id, (fired, seen) in windows.items():
+        gates[rule_id] = [fired, *(x for visit in seen.items() for x in visit)]
+    return gates
