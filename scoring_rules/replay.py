@@ -28,8 +28,9 @@ from scoring_rules.engine import advance, evaluator, merge
 from scoring_rules.state import ProspectState
 
 ANON_PREFIX = "anon:"
-#: How many decisions a replay makes before handing them on.
-CHUNK = 256
+#: How many decisions a replay makes before handing them on (few enough that they are
+#: still in the processor's cache when they are written).
+CHUNK = 32
 #: Decisions are written in batches: one write per decision would dominate a replay. A
 #: small batch stays in the processor's cache while it is joined and written (orjson
 #: gives each decision a buffer of about 1 kB): 32 lines made 6 fewer cache misses per
@@ -83,8 +84,6 @@ def read_lines(lines: Iterable[bytes]) -> Iterator[Occurrence | RejectedLine]:
                 yield RejectedLine(line=number, error=describe_error(error))
 
 
-_EVENT_KEYS = frozenset(("id", "type", "occurred_at", "prospect", "account", "properties"))
-_PROSPECT_KEYS = frozenset(("email", "anonymous_id"))
 _ACCOUNT_KEYS = frozenset(("domain",))
 
 #: "MM:SSZ" -> seconds into the hour, for every valid minute and second: with `_HOURS`,
@@ -122,14 +121,19 @@ def _fast_parse(raw: bytes) -> Occurrence | None:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if type(data) is not dict or not data.keys() <= _EVENT_KEYS:
+    if type(data) is not dict:
         return None
     event_id, event_type, when = data.get("id"), data.get("type"), data.get("occurred_at")
     prospect, account = data.get("prospect"), data.get("account")
     props = data.get("properties", {})
+    # The keys counted are those of a canonical event (the first four must be set, as
+    # checked next): a quicker test than `data.keys() <= {...}`.
+    if len(data) != 4 + ("account" in data) + ("properties" in data):
+        return None
     if not (type(event_id) is str and event_id and type(event_type) is str and event_type
             and type(when) is str and type(prospect) is dict
-            and prospect.keys() <= _PROSPECT_KEYS and type(props) is dict
+            and len(prospect) == ("email" in prospect) + ("anonymous_id" in prospect)
+            and type(props) is dict
             and (account is None or (type(account) is dict and account.keys() <= _ACCOUNT_KEYS
                                      and type(account.get("domain", "")) is str))):
         return None

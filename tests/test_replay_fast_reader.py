@@ -56,6 +56,37 @@ def test_the_line_reader_reads_times_as_the_canonical_model(when: str) -> None:
     assert from_lines[0]  # accepted and scored, or rejected with the model's message
 
 
+_EVENT = {"id": "e1", "type": "web.page_view", "occurred_at": "2026-01-05T09:00:00Z",
+          "prospect": {"email": "ana@acme.example"}, "properties": {"url": "/pricing"}}
+
+
+@pytest.mark.parametrize("change", [
+    {},
+    {"properties": "left out"},
+    {"properties": None},
+    {"account": {"domain": "acme.example"}},
+    {"account": None},
+    {"account": {"name": "Acme"}},            # an unknown account key
+    {"campaign": "spring"},                   # an unknown event key
+    {"prospect": {"email": "ana@acme.example", "anonymous_id": "v-1"}},
+    {"prospect": {"email": None, "anonymous_id": "v-1"}},
+    {"prospect": {"email": "ana@acme.example", "name": "Ana"}},  # an unknown prospect key
+    {"prospect": {}},
+    {"id": None},
+    {"type": ""},
+])
+def test_the_line_reader_reads_keys_as_the_canonical_model(change: dict[str, Any]) -> None:
+    event = {**_EVENT, **change}
+    if event["properties"] == "left out":
+        del event["properties"]
+    line = orjson.dumps(event)
+    rules = default_rules()
+    from_lines = _outcome(replay_lines(rules, [line]))
+    from_model = _outcome(replay(rules, [_parsed_or_rejected(line)]))
+    assert from_lines == from_model
+    assert from_lines[0]  # scored, or rejected with the model's message
+
+
 def _parsed_or_rejected(line: bytes) -> Any:
     try:
         return parse_event(line)
