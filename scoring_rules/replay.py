@@ -15,8 +15,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
-from typing import Any, BinaryIO
+from functools import partial
+from itertools import chain, islice
+from operator import itemgetter
+from typing import Any, BinaryIO, cast
 
 import orjson
 from pydantic import ValidationError
@@ -229,32 +231,36 @@ def _replay(
 def write_decisions(
     items: Iterable[Decision | ReplayEnd], out: BinaryIO
 ) -> tuple[ReplayEnd, Counter[str]]:
-    """Write decisions as JSON lines to `out`; returns the `ReplayEnd` and counts by type.
+    """Write decisions as JSON lines to `out`; returns the `ReplayEnd` (which a replay
+    yields last) and counts by type.
+
+    Decisions are taken, counted and written `WRITE_BATCH` at a time by C loops
+    (`islice`, `Counter.update`, `map`), not one Python step per decision.
 
     Python's cycle collector is paused meanwhile: a replay builds a state for every
     prospect, and the collector would walk all of them again and again (a million events
     paid over a second for it) to find no cycles, as states hold none. Memory is still
     freed as usual, by reference counting.
     """
-    batch: list[bytes] = []
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     kinds: Counter[str] = Counter()
     end = ReplayEnd({})
+    pending = iter(items)
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for item in items:
-            if isinstance(item, ReplayEnd):
-                end = item
-                continue
-            kinds[item["type"]] += 1
-            batch.append(dumps(item, option=newline))
-            if len(batch) >= WRITE_BATCH:
-                out.write(b"".join(batch))
-                batch.clear()
+        while batch := list(islice(pending, WRITE_BATCH)):
+            last = batch[-1]
+            if isinstance(last, ReplayEnd):
+                end = last
+                batch.pop()
+            decisions = cast(list[Decision], batch)
+            kinds.update(map(_kind, decisions))
+            out.write(b"".join(map(_json_line, decisions)))
     finally:
         if collecting:
             gc.enable()
-    if batch:
-        out.write(b"".join(batch))
     return end, kinds
+
+
+_kind = itemgetter("type")
+_json_line = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
