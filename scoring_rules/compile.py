@@ -45,7 +45,8 @@ class Owner:
 class BehaviorRule:
     id: str
     points: int
-    match: Callable[[dict[str, Any]], bool] | None
+    #: The `where` tests: (property, test of its value), all of which must hold.
+    where: tuple[tuple[str, Predicate], ...]
     fast_track: bool
     gate: int
     gate_count: int
@@ -199,7 +200,7 @@ def _behavior(
 ) -> BehaviorRule:
     tests = [(name, _predicate(c, brand, file, (*loc, "where", name)))
              for name, c in rule.where.items()]
-    match = _all_properties([(name, test) for name, test in tests if test is not None])
+    where = tuple((name, test) for name, test in tests if test is not None)
     owners: list[Owner] = []
     if rule.max_points or rule.expires_after or rule.half_life:
         owners.append(_owner(rule.id, rule.max_points, rule))
@@ -220,44 +221,13 @@ def _behavior(
         gate, count = COUNT_PER_VISIT, rule.count.minimum
     elif rule.visits:
         gate, count, window = VISITS_WITHIN, rule.visits.at_least, rule.visits.within
-    return BehaviorRule(rule.id, rule.points, match, rule.fast_track, gate, count, window,
+    return BehaviorRule(rule.id, rule.points, where, rule.fast_track, gate, count, window,
                         tuple(owners))
 
 
-#: How many distinct values a rule's match remembers before it starts afresh.
+#: How many distinct text values the answers of an event type's tests on one property are
+#: remembered for, before they start afresh (see `scoring_rules.evaluators`).
 MATCH_MEMORY = 4096
-
-
-def _all_properties(
-    tests: list[tuple[str, Predicate]],
-) -> Callable[[dict[str, Any]], bool] | None:
-    """One function testing every `where` entry; a missing property fails its test.
-
-    A predicate is a pure function of one value, and the same few values come back all the
-    time (a site's page URLs, a form's name), so a single-property rule remembers its
-    answer for each text value: a page view costs a lookup per rule, not a URL parse.
-    """
-    if not tests:
-        return None
-    if len(tests) > 1:
-        return lambda props: all(name in props and test(props[name]) for name, test in tests)
-    (name, test), = tests
-    answers: dict[str, bool] = {}
-
-    def match(props: dict[str, Any]) -> bool:
-        if name not in props:
-            return False
-        value = props[name]
-        if type(value) is not str:
-            return test(value)
-        answer = answers.get(value)
-        if answer is None:
-            if len(answers) >= MATCH_MEMORY:
-                answers.clear()
-            answer = answers[value] = test(value)
-        return answer
-
-    return match
 
 
 def _fit(rule: FitRule, brand: Any, file: ParsedFile, loc: tuple[str | int, ...]) -> FitEvaluator:

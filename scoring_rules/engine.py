@@ -149,6 +149,8 @@ def evaluator(rules: RuleSet, event_type: str) -> Evaluator:
 
 #: Marks "the event's visit id was not looked up yet" (None means it has none).
 UNREAD = object()
+#: Marks a property the event does not have.
+ABSENT = object()
 
 
 def _apply_fit(
@@ -271,6 +273,6 @@ def _merge_windows(known: ProspectState, anon: ProspectState) -> None:
 
 #: What the generated evaluators call by name, besides their rule set and rules.
 _EVALUATOR_NAMES: dict[str, Any] = {
-    "run_due": run_due, "iso": iso, "UNREAD": UNREAD, "_apply_fit": _apply_fit,
+    "run_due": run_due, "iso": iso, "UNREAD": UNREAD, "ABSENT": ABSENT, "_apply_fit": _apply_fit,
     "_hold": _hold, "_record_outcome": _record_outcome, "_promote_if_due": _promote_if_due,
 }

@@ -18,9 +18,11 @@ promotion) stay ordinary functions in `scoring_rules.engine`, which compiles the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-from scoring_rules.compile import VISITS_WITHIN, BehaviorRule, RuleSet
+from scoring_rules.compile import MATCH_MEMORY, VISITS_WITHIN, BehaviorRule, RuleSet
+from scoring_rules.conditions import Predicate
 from scoring_rules.state import ANONYMOUS, PROSPECT, REMEMBERED_EVENT_IDS, REMEMBERED_VISITS
 
 FAST_TRACK = "fast_track"
@@ -43,7 +45,7 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
     tests, owners and fit evaluators).
 
     It also calls, by name, the engine's `rules`, `run_due`, `iso`, `_apply_fit`, `_hold`,
-    `_record_outcome`, `_promote_if_due` and `UNREAD`, which the caller provides.
+    `_record_outcome`, `_promote_if_due`, `UNREAD` and `ABSENT`, which the caller provides.
     """
     code = _Code()
     low, high = rules.min_score, rules.max_score
@@ -92,28 +94,29 @@ def _behavior(
 ) -> None:
     """Every behavior rule of the type that matches, in file order."""
     # Any activity (a rule whose `where` holds) restarts the decay clock.
-    always_active = any(rule.match is None for rule in behavior)
+    always_active = any(not rule.where for rule in behavior)
     if not always_active:
         code.add(1, "active = False")
     code.add(1, "total = state.fit + state.behavior  # the score before clamping to bounds")
+    where = _where(code, behavior)
     gated = [rule for rule in behavior if rule.gate]
     # The visit id is read where the original loop would first need it: at the first
     # per-visit rule that applies. "lazy": it may be unread yet at a given rule.
-    visit = "lazy" if gated and gated[0].match is not None else "unread"
+    visit = "lazy" if gated and gated[0].where else "unread"
     if visit == "lazy":
         code.add(1, "visit = UNREAD")
     for rule in behavior:
         depth = 1
         code.add(1, f"# {rule.id}")
-        if rule.match is not None:
-            code.add(1, f"if {code.name('match', rule.match)}(props):")
+        if rule.where:
+            code.add(1, f"if {where[rule.id]}:")
             depth = 2
             if not always_active:
                 code.add(depth, "active = True")
         if rule.gate:
             if visit != "read":
                 _read_visit(code, depth, lazy=visit == "lazy")
-                if rule.match is None:
+                if not rule.where:
                     visit = "read"
             if rule.gate == VISITS_WITHIN:
                 depth = _visits_within(code, depth, rule)
@@ -131,6 +134,60 @@ def _behavior(
     code.add(1, f"if {condition}(state.last_activity is None or t >= state.last_activity):")
     code.add(2, "state.last_activity = t")
     code.add(2, "state.decays = 0")
+
+
+def _where(code: _Code, behavior: tuple[BehaviorRule, ...]) -> dict[str, str]:
+    """Code answering every `where` test of the event type, property by property; returns
+    each rule's condition on those answers (`where_0[1] and where_2[0]`).
+
+    The tests of all the rules on one property are answered together, as a tuple, and
+    the tuple is remembered for each text value (see `_answers`).
+    """
+    tests: dict[str, list[Predicate]] = {}
+    for rule in behavior:
+        for name, test in rule.where:
+            tests.setdefault(name, []).append(test)
+    conditions: dict[str, list[str]] = {}
+    for group, (name, group_tests) in enumerate(tests.items()):
+        memo, answer = _answers(group_tests)
+        code.bind(f"memo_{group}", memo)
+        code.bind(f"answer_{group}", answer)
+        code.bind(f"none_{group}", (False,) * len(group_tests))
+        users = [rule.id for rule in behavior if any(n == name for n, _ in rule.where)]
+        code.add(1, f"# `where` tests on {name!r}: {', '.join(users)}")
+        code.add(1, f"value = props.get({name!r}, ABSENT)")
+        code.add(1, f"where_{group} = none_{group} if value is ABSENT else (type(value) is str "
+                    f"and memo_{group}.get(value) or answer_{group}(value))")
+        position = 0
+        for rule in behavior:
+            for rule_name, _ in rule.where:
+                if rule_name == name:
+                    conditions.setdefault(rule.id, []).append(f"where_{group}[{position}]")
+                    position += 1
+    return {rule_id: " and ".join(parts) for rule_id, parts in conditions.items()}
+
+
+def _answers(
+    tests: list[Predicate],
+) -> tuple[dict[str, tuple[bool, ...]], Callable[[Any], tuple[bool, ...]]]:
+    """The answers of `tests` for a value, and the memory of those answers for text.
+
+    A test is a pure function of one value, and the same few values come back all the time
+    (a site's page URLs, a form's name): a page view costs a look-up, not a URL parse per
+    rule. Only text is remembered (1, 1.0 and True are equal keys, but a rule tells them
+    apart), up to `MATCH_MEMORY` values, after which the memory starts afresh.
+    """
+    memo: dict[str, tuple[bool, ...]] = {}
+
+    def answer(value: Any) -> tuple[bool, ...]:
+        found = tuple(test(value) for test in tests)
+        if type(value) is str:
+            if len(memo) >= MATCH_MEMORY:
+                memo.clear()
+            memo[value] = found
+        return found
+
+    return memo, answer
 
 
 def _count_in_visit(code: _Code, depth: int, rule: BehaviorRule) -> int:
@@ -265,6 +322,10 @@ class _Code:
             found = self._names[id(value)] = f"{kind}_{len(self._names)}"
             self.values[found] = value
         return found
+
+    def bind(self, name: str, value: object) -> None:
+        """Give `value` a name of the caller's choice in the generated code."""
+        self.values[name] = value
 
     def value(self, number: float) -> str:
         """A number as a literal when it reads back exactly, else by name."""
