@@ -268,25 +268,17 @@ def _points(code: _Code, depth: int, rule: BehaviorRule, low: int, high: int,
         code.add(depth, f"after = {_clamped('new', low, high)}")
         code.add(depth, "if after != before:")
         _decision(code, depth + 1, rule, "after - before", "after", version)
-    elif points > 0:
-        code.add(depth, f"if total < {high}:  # else it is at the upper bound already")
+    else:  # written out for the sign: which bound the points move towards
+        toward, away, past = (high, low, ">") if points > 0 else (low, high, "<")
+        within = "<" if past == ">" else ">"
+        code.add(depth, f"if total {within} {toward}:  # else it is at that bound already")
         depth += 1
         code.add(depth, f"new = total + {points}")
-        code.add(depth, f"if new > {high}:")
-        code.add(depth + 1, f"new = {high}")
+        code.add(depth, f"if new {past} {toward}:")
+        code.add(depth + 1, f"new = {toward}")
         code.add(depth, "state.behavior += new - total")
-        code.add(depth, f"if new > {low}:  # the score rose from {low} or from total")
-        _decision(code, depth + 1, rule, f"new - (total if total > {low} else {low})", "new",
-                  version)
-    else:
-        code.add(depth, f"if total > {low}:  # else it is at the lower bound already")
-        depth += 1
-        code.add(depth, f"new = total - {-points}")
-        code.add(depth, f"if new < {low}:")
-        code.add(depth + 1, f"new = {low}")
-        code.add(depth, "state.behavior += new - total")
-        code.add(depth, f"if new < {high}:  # the score fell from {high} or from total")
-        _decision(code, depth + 1, rule, f"new - (total if total < {high} else {high})",
+        code.add(depth, f"if new {past} {away}:  # the score moved off {away} or from total")
+        _decision(code, depth + 1, rule, f"new - (total if total {past} {away} else {away})",
                   "new", version)
     code.add(depth, "total = new")
 
