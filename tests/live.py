@@ -102,16 +102,25 @@ class TopicReader:
 
     def wait_for(
         self, count: int, timeout: float, worker: Worker | None = None,
-        where: Callable[[Any], bool] = lambda record: True,
+        where: Callable[[Any], bool] = lambda record: True, distinct: bool = False,
     ) -> list[Any]:
         """Read until at least `count` records match `where`, then what follows within a
-        second; return the matching records."""
+        second; return the matching records.
+
+        With `distinct`, exact repeats count once: after a crash a worker publishes some
+        records again, and counting those would stop the wait before the last ones arrive.
+        """
 
         def matching() -> list[Any]:
             return [record for record in self.records if where(record)]
 
-        wait_for(lambda: self.poll() >= count and len(matching()) >= count, timeout,
-                 lambda: f"{self.topic} has {len(matching())} of {count} records"
+        def counted() -> int:
+            if not distinct:
+                return len(matching())
+            return len({orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in matching()})
+
+        wait_for(lambda: self.poll() >= count and counted() >= count, timeout,
+                 lambda: f"{self.topic} has {counted()} of {count} records"
                  + (f"; worker log tail:\n{log_tail(worker.log_path)}" if worker else ""))
         read = len(self.records)
         while self.poll(timeout_ms=1000) > read:
@@ -141,10 +150,11 @@ def read_topic(bootstrap_servers: str, topic: str, idle_seconds: float = 2.0) ->
 
 
 def wait_for_records(bootstrap_servers: str, topic: str, count: int, timeout: float,
-                     worker: Worker | None = None) -> list[Any]:
-    """Wait until `topic` holds at least `count` records; return them all."""
+                     worker: Worker | None = None, distinct: bool = False) -> list[Any]:
+    """Wait until `topic` holds at least `count` records (`distinct`: exact repeats counted
+    once); return them all."""
     with reading(bootstrap_servers, topic) as reader:
-        return reader.wait_for(count, timeout, worker)
+        return reader.wait_for(count, timeout, worker, distinct=distinct)
 
 
 def http_post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:

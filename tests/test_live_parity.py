@@ -107,7 +107,7 @@ def wait_for_decisions(settings: Settings, expected: Decisions, worker: Worker) 
     count = sum(len(items) for items in expected.values())
     topic = settings.topic("decisions")
     return by_prospect(wait_for_records(settings.kafka_bootstrap_servers, topic, count, 180,
-                                        worker))
+                                        worker, distinct=True))
 
 
 @pytest.fixture(scope="module")
