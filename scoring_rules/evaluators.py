@@ -149,21 +149,19 @@ def _where(code: _Code, behavior: tuple[BehaviorRule, ...]) -> dict[str, str]:
             tests.setdefault(name, []).append(test)
     conditions: dict[str, list[str]] = {}
     for group, (name, group_tests) in enumerate(tests.items()):
-        memo, answer = _answers(group_tests)
-        code.bind(f"memo_{group}", memo)
-        code.bind(f"answer_{group}", answer)
-        code.bind(f"none_{group}", (False,) * len(group_tests))
-        users = [rule.id for rule in behavior if any(n == name for n, _ in rule.where)]
-        code.add(1, f"# `where` tests on {name!r}: {', '.join(users)}")
-        code.add(1, f"value = props.get({name!r}, ABSENT)")
-        code.add(1, f"where_{group} = none_{group} if value is ABSENT else (type(value) is str "
-                    f"and memo_{group}.get(value) or answer_{group}(value))")
-        position = 0
-        for rule in behavior:
+        users: list[str] = []
+        for rule in behavior:  # each test's place in the tuple: the order `tests` has
             for rule_name, _ in rule.where:
                 if rule_name == name:
-                    conditions.setdefault(rule.id, []).append(f"where_{group}[{position}]")
-                    position += 1
+                    conditions.setdefault(rule.id, []).append(f"where_{group}[{len(users)}]")
+                    users.append(rule.id)
+        memo, answer = _answers(group_tests)
+        none = code.name("none", (False,) * len(group_tests))
+        code.add(1, f"# `where` tests on {name!r}: {', '.join(users)}")
+        code.add(1, f"value = props.get({name!r}, ABSENT)")
+        code.add(1, f"where_{group} = {none} if value is ABSENT else (type(value) is str "
+                    f"and {code.name('memo', memo)}.get(value) or "
+                    f"{code.name('answer', answer)}(value))")
     return {rule_id: " and ".join(parts) for rule_id, parts in conditions.items()}
 
 
@@ -314,10 +312,6 @@ class _Code:
             found = self._names[id(value)] = f"{kind}_{len(self._names)}"
             self.values[found] = value
         return found
-
-    def bind(self, name: str, value: object) -> None:
-        """Give `value` a name of the caller's choice in the generated code."""
-        self.values[name] = value
 
     def value(self, number: float) -> str:
         """A number as a literal when it reads back exactly, else by name."""
