@@ -91,30 +91,24 @@ _ACCOUNT_KEYS = frozenset(("domain",))
 #: "MM:SSZ" -> seconds into the hour, for every valid minute and second: with `_HOURS`,
 #: a canonical `2026-01-05T09:00:00Z` is read with two dict lookups instead of a parse.
 _MINUTES = {f"{m:02d}:{s:02d}Z": m * 60 + s for m in range(60) for s in range(60)}
-#: "2026-01-05T09:" -> epoch seconds of that hour, filled by `_canonical_time` (which
-#: checks the hour with `datetime.fromisoformat`) the first time each hour is seen.
+#: "2026-01-05T09:" -> epoch seconds of that hour, filled by `_learn_hour` the first time
+#: each hour is seen.
 _HOURS: dict[str, float] = {}
 
 
-def _canonical_time(when: str) -> float | None:
-    """Epoch seconds of a `YYYY-MM-DDTHH:MM:SSZ` time, None for any other form."""
-    if len(when) != 20:
+def _learn_hour(when: str) -> float | None:
+    """Epoch seconds of the hour a `YYYY-MM-DDTHH:...` time starts with, checked with
+    `datetime.fromisoformat` and remembered; None if it is not a valid hour."""
+    if when[10] != "T" or when[4] != "-":
         return None
-    seconds = _MINUTES.get(when[14:])
-    if seconds is None:
+    try:
+        moment = datetime.fromisoformat(when[:14] + "00:00+00:00")
+    except ValueError:
         return None
-    hour = _HOURS.get(when[:14])
-    if hour is None:
-        if when[10] != "T" or when[4] != "-":
-            return None
-        try:
-            moment = datetime.fromisoformat(when[:14] + "00:00+00:00")
-        except ValueError:
-            return None
-        if len(_HOURS) > 100_000:
-            _HOURS.clear()
-        hour = _HOURS[when[:14]] = moment.timestamp()
-    return hour + seconds
+    if len(_HOURS) > 100_000:
+        _HOURS.clear()
+    hour = _HOURS[when[:14]] = moment.timestamp()
+    return hour
 
 
 def _fast_parse(raw: bytes) -> Occurrence | None:
@@ -143,17 +137,16 @@ def _fast_parse(raw: bytes) -> Occurrence | None:
     if not ((email is None or type(email) is str) and (anonymous_id is None or type(
             anonymous_id) is str) and (email or anonymous_id)):
         return None
-    if len(when) == 20:  # the canonical form, once its hour is known (and so checked)
-        hour = _HOURS.get(when[:14])
-        if hour is not None:
-            seconds = _MINUTES.get(when[14:])
-            if seconds is not None:  # `iso(t)` would write this very string: keep it
+    if len(when) == 20:  # the canonical form `2026-01-05T09:00:00Z`?
+        seconds = _MINUTES.get(when[14:])
+        if seconds is not None:
+            hour = _HOURS.get(when[:14])
+            if hour is None:
+                hour = _learn_hour(when)
+            if hour is not None:  # `iso(t)` would write this very string: keep it
                 return event_id, event_type, hour + seconds, when, email, anonymous_id, props
     if len(when) < 20 or when[10] != "T" or when[4] != "-":
         return None
-    t = _canonical_time(when)
-    if t is not None:
-        return event_id, event_type, t, when, email, anonymous_id, props
     try:
         moment = datetime.fromisoformat(when)
     except ValueError:
