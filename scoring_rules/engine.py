@@ -250,13 +250,13 @@ def _merge_windows(known: ProspectState, anon: ProspectState) -> None:
     if anon.gates:
         known.gates = known.gates or {}
         for rule_id, gate in anon.gates.items():
-            if type(gate) is dict:
+            if isinstance(gate, dict):
                 counts = known.gates.setdefault(rule_id, {})
                 assert type(counts) is dict
                 for visit, count in gate.items():
                     counts.setdefault(visit, count)
             else:
-                _merge_window(known.gates.setdefault(rule_id, [None]), list(gate))
+                _merge_window(known.gates.setdefault(rule_id, [None]), gate)
     if anon.held:
         known.held = known.held or {}
         for owner_id, points in anon.held.items():
