@@ -10,7 +10,11 @@ twice and a few lines are bad. Then measures, in this one process and on one cor
 - replay: parse, score, decay, merge, and serialise every decision to JSON lines;
 - memory per prospect of the final state, with tracemalloc.
 
-Run: `python -m bench.replay [--events N] [--prospects N] [--seed N] [--repeat N]`.
+Run: `python -m bench.replay [--events N] [--prospects N] [--seed N] [--repeat N] [--cpu N]`.
+
+Absolute rates depend on the machine, so the script also prints how long a fixed pure-Python
+loop takes here (`sum(range(1000))`, as `python -m timeit` measures it): figures from two
+machines compare through it, and through the replay / parse-only ratio.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import argparse
 import contextlib
 import gc
 import io
+import os
+import platform
 import random
 import resource
 import sys
 import tempfile
 import time
+import timeit
 import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
@@ -155,6 +162,25 @@ def state_bytes(states: dict[str, ProspectState]) -> int:
     return used
 
 
+def cpu_name() -> str:
+    """The processor, as Linux names it (a VM's model name alone can hide its generation)."""
+    try:
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return platform.machine()
+    fields = dict(line.split(":", 1) for line in first.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    return (f"{fields.get('model name', platform.machine())} (family "
+            f"{fields.get('cpu family', '?')}, model {fields.get('model', '?')})")
+
+
+def calibration() -> float:
+    """Microseconds for `sum(range(1000))`, best of 5 (what `python -m timeit` reports)."""
+    timer = timeit.Timer("sum(range(1000))")
+    loops, _ = timer.autorange()
+    return min(timer.repeat(5, loops)) / loops * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -162,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds of both loops; the best of each is reported")
+    parser.add_argument("--cpu", type=int, help="pin the process to this one CPU")
     args = parser.parse_args(argv)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     rules = load_rules(DEFAULT_RULES_PATH)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "events.jsonl"
@@ -191,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     lines_total = end.events + end.rejected
     memory = state_bytes(end.states)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pinned = f"pinned to CPU {args.cpu}" if args.cpu is not None else "not pinned"
+    print(f"machine: {cpu_name()}, Python "
+          f"{platform.python_version()}, {pinned}; sum(range(1000)) takes "
+          f"{calibration():.2f} µs")
     print(f"events: {lines_total:,} lines ({end.events:,} valid, {end.rejected:,} rejected), "
           f"{len(end.states):,} prospects; decisions: {sum(kinds.values()):,} "
           f"({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}); "
