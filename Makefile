@@ -22,8 +22,12 @@ lint: $(BIN)/.installed
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The benchmarks of BENCHMARKS.md, one after the other (several minutes; the pipeline
+# bench starts its own Kafka broker).
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.decay_index
+	$(BIN)/python -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
