@@ -7,9 +7,10 @@ The loop polls a batch from the raw topics and the `events` partitions this work
 maps raw records (`streams.sources.map_raw`) and scores events (`streams.scoring.handle`),
 writing every table change to the changelog. Once every record the batch produced is
 acknowledged, its offsets may be committed: at most every `COMMIT_SECONDS`, and always
-before a partition is handed over. A crash repeats at most that much work: repeated
-mappings produce events the engine recognises by id, and the changelog already holds the
-changes (and so the decisions) of whatever was scored before the crash.
+before a partition is handed over. A crash repeats at most that much work, and the changelog
+already holds the changes (and so the decisions) of whatever was scored before it: scoring
+recognises the repeats by their `events` offsets and by the raw positions that mapped
+events carry (`streams.scoring`).
 
 Partitions move between workers with the consumer group. A worker that gets an `events`
 partition restores its table from the changelog before it polls again; one that loses a
@@ -135,7 +136,7 @@ async def _process(
             _score(processor, tp.partition, records)
             touched.add(tp.partition)
         else:
-            sends.extend(await _map(pipeline, tp.topic, records))
+            sends.extend(await _map(pipeline, tp, records))
     if time.monotonic() >= processor.next_tick and pipeline.settings.decay_tick_seconds > 0:
         _run_decays(processor)
         touched.update(processor.owned)
@@ -162,10 +163,14 @@ async def _process(
         processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
-async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Awaitable[Any]]:
-    """Map raw records to canonical events on `events`, or to dead letters."""
+async def _map(
+    pipeline: Pipeline, tp: TopicPartition, records: list[Any]
+) -> list[Awaitable[Any]]:
+    """Map raw records to canonical events on `events`, or to dead letters. Each event
+    carries its record's position, by which scoring recognises a record mapped again."""
     source = next(role[4:] for role, name in pipeline.topics.items()
-                  if name == topic and role.startswith("raw."))
+                  if name == tp.topic and role.startswith("raw."))
+    origin = f"{tp.topic}/{tp.partition}"
     producer, topics = pipeline.producer, pipeline.topics
     sends = []
     for record in records:
@@ -178,8 +183,9 @@ async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Await
                 topics["dead-letter"], key=record.key, value=orjson.dumps(mapped)
             ))
             continue
-        for event in mapped:
-            message = event_message(event.model_dump(mode="json"))
+        for number, event in enumerate(mapped):
+            message = event_message(event.model_dump(mode="json"),
+                                    (origin, [record.offset, number]))
             sends.append(await producer.send(
                 topics["events"], key=event.prospect.key.encode(), value=orjson.dumps(message)
             ))
@@ -192,7 +198,7 @@ def _score(processor: Processor, partition: int, records: list[Any]) -> None:
     for record in records:
         started = time.perf_counter()
         message = orjson.loads(record.value)
-        handle(rules, owned.table, owned.index, record.key.decode(), message)
+        handle(rules, owned.table, owned.index, record.key.decode(), message, record.offset)
         if message["kind"] == "event":
             occurred = datetime.fromisoformat(message["event"]["occurred_at"])
             owned.clock.saw(time.monotonic(), occurred)

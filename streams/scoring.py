@@ -20,9 +20,18 @@ point, so live and replay decide alike.
 Each table entry is a key's state *and* the outbox of its last change (`decisions` and
 `forwards`). The worker never publishes decisions itself; `streams.outbox` publishes them
 from the table's changelog, so a change and what it decided become durable in one record.
-After a crash, an event whose change survived is recognised by the engine as a duplicate
-(its decisions are still published from the changelog); one whose change was lost is scored
-again. No decision is lost and none is made twice.
+
+After a crash, work since the last commit is done again, and each entry knows how far it
+got, so a repeat is recognised however many events it spans:
+- a message read again from `events` is at or before the entry's `offset`, the `events`
+  offset of the last message applied to the key: skipped (its change, and so its decisions,
+  survived in the changelog); one whose change was lost is after it, and applied again;
+- a raw record mapped again makes a second copy of its events, at new `events` offsets. Each
+  copy carries the raw record's position (`origin`), and an entry remembers the last
+  position applied from each raw partition: a copy at or before it is skipped.
+The engine's remembered event ids (a bounded number per prospect) still catch the rest: a
+source delivering an event twice, and a forward published twice by the outbox.
+No decision is lost and none is made twice.
 """
 
 from __future__ import annotations
@@ -45,6 +54,9 @@ Decision = dict[str, Any]
 class Message(TypedDict, total=False):
     kind: Literal["event", "claim", "absorb"]
     event: dict[str, Any]
+    #: event, when mapped from a raw record: "<raw topic>/<partition>" and the position there,
+    #: [offset, index of the event among those the record mapped to]
+    origin: tuple[str, list[int]]
     into: str  # claim: the prospect claiming the visitor
     source: str  # absorb: the anonymous key the state comes from
     state: dict[str, Any] | None  # absorb
@@ -58,20 +70,41 @@ class Entry(TypedDict):
     pending: list[dict[str, Any]]  # events parked until `awaiting` answers
     decisions: list[Decision]  # outbox: decisions of the last change
     forwards: list[tuple[str, Message]]  # outbox: messages to send on `events`
+    offset: int  # the `events` offset of the last message applied (-1: none or unknown)
+    origins: dict[str, list[int]]  # by raw partition, the last position applied from it
 
 
 Table = MutableMapping[str, Entry]
 
 
-def event_message(event: dict[str, Any]) -> Message:
-    return {"kind": "event", "event": event}
+def event_message(
+    event: dict[str, Any], origin: tuple[str, list[int]] | None = None
+) -> Message:
+    message: Message = {"kind": "event", "event": event}
+    if origin is not None:
+        message["origin"] = origin
+    return message
 
 
-def handle(rules: RuleSet, table: Table, index: DueIndex, key: str, message: Message) -> None:
-    """Apply one message of `key`, writing each changed entry to `table`."""
+def handle(
+    rules: RuleSet, table: Table, index: DueIndex, key: str, message: Message,
+    offset: int | None = None,
+) -> None:
+    """Apply one message of `key`, read at `offset` of its `events` partition, writing each
+    changed entry to `table`. Without an offset (a message that never went through Kafka)
+    only the engine's remembered ids recognise a repeat."""
     kind = message["kind"]
     entry = _fresh(table.get(key))
+    if offset is not None:
+        if offset <= entry["offset"]:
+            return  # read again after a crash: applied, and its change is durable
+        entry["offset"] = offset
     scored: ProspectState | None = None  # the new state, when this message made one
+    if kind == "event" and "origin" in message:
+        partition, position = message["origin"]
+        if position <= entry["origins"].get(partition, [-1]):
+            return  # a raw record mapped again after a crash
+        entry["origins"] = {**entry["origins"], partition: position}
     if kind == "event":
         scored = _on_event(rules, entry, key, message["event"])
     elif kind == "claim":
@@ -173,8 +206,10 @@ def _fresh(entry: Entry | None) -> Entry:
     """A working copy of `entry` with an empty outbox (the last one is already durable)."""
     if entry is None:
         return {"state": None, "links": [], "moved_to": None, "awaiting": None, "pending": [],
-                "decisions": [], "forwards": []}
-    return {**entry, "pending": list(entry["pending"]), "decisions": [], "forwards": []}
+                "decisions": [], "forwards": [], "offset": -1, "origins": {}}
+    # `offset` and `origins` may be missing from an entry written by an older version.
+    return {"offset": -1, "origins": {}, **entry, "pending": list(entry["pending"]),
+            "decisions": [], "forwards": []}
 
 
 def _state(entry: Entry) -> ProspectState | None:

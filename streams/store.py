@@ -9,7 +9,7 @@ changelog offset the store recorded last.
 Writes are staged while a batch is processed and reach the store only once the changelog
 has acknowledged them (`Table.flush`). A local store is thus never ahead of the changelog:
 if it were, a crash could leave it holding a change whose decisions were never published,
-and the engine would then take the re-delivered event for a duplicate.
+and the re-delivered event would then be skipped as already applied.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import pytest
 from bench.replay import generate
 from leadscore.events import Event
 from scoring_rules import RuleSet, replay_lines
+from scoring_rules.state import REMEMBERED_EVENT_IDS
 from streams.due_index import DueIndex
 from streams.scoring import Entry, Message, event_message, handle, outbox
 from streams.sources import map_raw
@@ -121,6 +122,39 @@ def test_a_repeated_claim_or_answer_changes_nothing() -> None:
     later = {**visit, "id": "v2", "occurred_at": "2026-01-06T09:00:00Z"}
     handle(rules, table, index, "anon:v-1", event_message(later))
     assert [target for target, _ in table["anon:v-1"]["forwards"]] == ["ana@acme.example"]
+
+
+def test_work_done_again_after_a_crash_changes_nothing_however_many_events_it_spans() -> None:
+    # After a crash, a busy prospect can have more events since the last commit than the
+    # engine remembers ids for: the entry's offsets must recognise them all.
+    rules = default_rules()
+    table: dict[str, Entry] = {}
+    index = DueIndex()
+    count = REMEMBERED_EVENT_IDS + 26  # 90 opens at 1 point: below the bound of 100
+    opens = [event_message({
+        "id": f"o{i}", "type": "email.open",
+        "occurred_at": f"2026-01-05T{9 + i // 60:02d}:{i % 60:02d}:00Z",
+        "prospect": {"email": "ana@acme.example"}, "properties": {"campaign_id": "c1"},
+    }, ("raw.canonical/0", [100 + i, 0])) for i in range(count)]
+    for offset, message in enumerate(opens):
+        handle(rules, table, index, "ana@acme.example", message, offset)
+    done = table["ana@acme.example"]
+    assert done["state"] is not None and done["state"]["behavior"] == count
+    # `events` read again from before the first open: the same messages at the same offsets
+    for offset, message in enumerate(opens):
+        handle(rules, table, index, "ana@acme.example", message, offset)
+    assert table["ana@acme.example"] is done  # not even written again: nothing to publish
+    # the raw records mapped again: copies of the events, at new offsets
+    for offset, message in enumerate(opens, start=count):
+        handle(rules, table, index, "ana@acme.example", message, offset)
+    assert table["ana@acme.example"]["state"] == done["state"]
+    assert table["ana@acme.example"]["decisions"] == done["decisions"]
+    # a new record from the same raw partition still counts
+    later = event_message({**opens[0]["event"], "id": "o-new"},
+                          ("raw.canonical/0", [100 + count, 0]))
+    handle(rules, table, index, "ana@acme.example", later, 2 * count)
+    state = table["ana@acme.example"]["state"]
+    assert state is not None and state["behavior"] == count + 1
 
 
 @pytest.fixture
