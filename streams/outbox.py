@@ -4,8 +4,9 @@ This is the transactional-outbox pattern: the scoring agent writes a prospect's 
 together with the decisions it caused, in one changelog record; this publisher reads the
 changelog in its own consumer group and produces the decisions (and hand-over messages) to
 their topics, committing its offsets only after the broker has acknowledged them. A crash
-anywhere re-publishes at worst a few decisions (each carries a deterministic `id` for
-consumers to drop repeats); it never loses one.
+anywhere re-publishes at worst a few decisions, as exact repeats that consumers can drop;
+it never loses one. Forwards carry their changelog record's
+position, by which scoring recognises one published again.
 
 The changelog is compacted, but only closed segments are, and the table is created with a
 minimum compaction lag of a day: a publisher less than a day behind sees every record.
@@ -57,7 +58,8 @@ async def publish_outbox(pipeline: Pipeline) -> None:
             for records in batches.values():
                 for record in records:
                     entry = orjson.loads(record.value) if record.value else None
-                    for kind, key, item in outbox(entry):
+                    position = (f"{record.topic}/{record.partition}", record.offset)
+                    for kind, key, item in outbox(entry, position):
                         topic = topics["decisions"] if kind == "decision" else topics["events"]
                         if kind == "decision":
                             metrics.DECISIONS.labels(item["type"]).inc()

@@ -26,11 +26,12 @@ got, so a repeat is recognised however many events it spans:
 - a message read again from `events` is at or before the entry's `offset`, the `events`
   offset of the last message applied to the key: skipped (its change, and so its decisions,
   survived in the changelog); one whose change was lost is after it, and applied again;
-- a raw record mapped again makes a second copy of its events, at new `events` offsets. Each
-  copy carries the raw record's position (`origin`), and an entry remembers the last
-  position applied from each raw partition: a copy at or before it is skipped.
-The engine's remembered event ids (a bounded number per prospect) still catch the rest: a
-source delivering an event twice, and a forward published twice by the outbox.
+- a raw record mapped again, or a changelog record whose forwards the outbox publishes
+  again, makes second copies of its messages, at new `events` offsets. Each copy carries the
+  position of the record it came from (`origin`), and an entry remembers the last position
+  applied from each raw or changelog partition: a copy at or before it is skipped.
+The engine's remembered event ids (a bounded number per prospect) catch the rest: an event
+that a source itself delivers twice.
 No decision is lost and none is made twice.
 """
 
@@ -54,8 +55,8 @@ Decision = dict[str, Any]
 class Message(TypedDict, total=False):
     kind: Literal["event", "claim", "absorb"]
     event: dict[str, Any]
-    #: event, when mapped from a raw record: "<raw topic>/<partition>" and the position there,
-    #: [offset, index of the event among those the record mapped to]
+    #: The record this message was made from, when it came from one: "<topic>/<partition>"
+    #: of a raw topic or of the changelog, and [offset, index among the record's messages].
     origin: tuple[str, list[int]]
     into: str  # claim: the prospect claiming the visitor
     source: str  # absorb: the anonymous key the state comes from
@@ -71,7 +72,7 @@ class Entry(TypedDict):
     decisions: list[Decision]  # outbox: decisions of the last change
     forwards: list[tuple[str, Message]]  # outbox: messages to send on `events`
     offset: int  # the `events` offset of the last message applied (-1: none or unknown)
-    origins: dict[str, list[int]]  # by raw partition, the last position applied from it
+    origins: dict[str, list[int]]  # by raw or changelog partition, the last position applied
 
 
 Table = MutableMapping[str, Entry]
@@ -100,10 +101,10 @@ def handle(
             return  # read again after a crash: applied, and its change is durable
         entry["offset"] = offset
     scored: ProspectState | None = None  # the new state, when this message made one
-    if kind == "event" and "origin" in message:
+    if "origin" in message:
         partition, position = message["origin"]
         if position <= entry["origins"].get(partition, [-1]):
-            return  # a raw record mapped again after a crash
+            return  # a raw record mapped again, or a forward published again, after a crash
         entry["origins"] = {**entry["origins"], partition: position}
     if kind == "event":
         scored = _on_event(rules, entry, key, message["event"])
@@ -192,14 +193,22 @@ def rebuild_index(rules: RuleSet, table: Table, keys: list[str]) -> DueIndex:
     return index
 
 
-def outbox(entry: Entry | None) -> Iterator[tuple[str, str, Any]]:
-    """What a changelog entry asks to publish: ("decision", key, d) and ("forward", key, m)."""
+def outbox(
+    entry: Entry | None, position: tuple[str, int] | None = None
+) -> Iterator[tuple[str, str, Any]]:
+    """What a changelog entry asks to publish: ("decision", key, d) and ("forward", key, m).
+    Given the entry's changelog `position` ("<topic>/<partition>", offset), each forward
+    carries it as its `origin`, so a forward published again is recognised (`handle`)."""
     if not entry:
         return
     for decision in entry["decisions"]:
         yield "decision", decision["prospect"], decision
-    for target, message in entry["forwards"]:
-        yield "forward", target, message
+    for number, (target, message) in enumerate(entry["forwards"]):
+        if position is None:
+            yield "forward", target, message
+        else:
+            partition, offset = position
+            yield "forward", target, {**message, "origin": (partition, [offset, number])}
 
 
 def _fresh(entry: Entry | None) -> Entry:

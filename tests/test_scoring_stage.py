@@ -157,6 +157,39 @@ def test_work_done_again_after_a_crash_changes_nothing_however_many_events_it_sp
     assert state is not None and state["behavior"] == count + 1
 
 
+def test_a_forward_published_again_after_a_crash_is_recognised_by_its_changelog_position(
+) -> None:
+    rules = default_rules()
+    table: dict[str, Entry] = {}
+    index = DueIndex()
+    ana, visitor = "ana@acme.example", "anon:v-1"
+    visit = {"id": "v1", "type": "web.page_view", "occurred_at": "2026-01-05T09:00:00Z",
+             "prospect": {"anonymous_id": "v-1"},
+             "properties": {"url": "https://acme.example/pricing", "visit_id": "s1"}}
+    form = {"id": "f1", "type": "form.submitted", "occurred_at": "2026-01-05T09:05:00Z",
+            "prospect": {"anonymous_id": "v-1", "email": ana}, "properties": {"form": "x"}}
+    handle(rules, table, index, visitor, event_message(visit))
+    handle(rules, table, index, ana, event_message(form))
+    handle(rules, table, index, visitor, {"kind": "claim", "into": ana})
+    [(_, answer)] = table[visitor]["forwards"]
+    handle(rules, table, index, ana, answer)
+    # the visitor browses on anonymously: the event is forwarded to ana through the outbox
+    later = {**visit, "id": "v2", "occurred_at": "2026-01-06T09:00:00Z",
+             "properties": {"url": "https://acme.example/blog", "visit_id": "s2"}}
+    handle(rules, table, index, visitor, event_message(later))
+    [(kind, target, forward)] = outbox(table[visitor], ("changelog/1", 40))
+    assert (kind, target, forward["origin"]) == ("forward", ana, ("changelog/1", [40, 0]))
+    handle(rules, table, index, ana, forward)
+    for i in range(REMEMBERED_EVENT_IDS + 6):  # enough for the engine to forget "v2"
+        handle(rules, table, index, ana, event_message({
+            "id": f"o{i}", "type": "email.open", "occurred_at": "2026-01-07T09:00:00Z",
+            "prospect": {"email": ana}, "properties": {"campaign_id": "c1"}}))
+    done = table[ana]
+    handle(rules, table, index, ana, forward)  # the outbox crashed before its commit
+    assert table[ana]["state"] == done["state"]  # v2's page view is not scored again
+    assert table[ana] is done  # nor anything written, so nothing is published again
+
+
 @pytest.fixture
 def example_lines() -> list[bytes]:
     from pathlib import Path
