@@ -168,8 +168,8 @@ def cpu_name() -> str:
         first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
     except OSError:
         return platform.machine()
-    fields = dict(line.split(":", 1) for line in first.splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    fields = {key.strip(): value.strip() for key, value in
+              (line.split(":", 1) for line in first.splitlines() if ":" in line)}
     return (f"{fields.get('model name', platform.machine())} (family "
             f"{fields.get('cpu family', '?')}, model {fields.get('model', '?')})")
 

@@ -5,8 +5,8 @@ together with the decisions it caused, in one changelog record; this publisher r
 changelog in its own consumer group and produces the decisions (and hand-over messages) to
 their topics, committing its offsets only after the broker has acknowledged them. A crash
 anywhere re-publishes at worst a few decisions, as exact repeats that consumers can drop;
-it never loses one. Forwards carry their changelog record's
-position, by which scoring recognises one published again.
+it never loses one. Forwards carry their changelog record's position, by which scoring
+recognises one published again.
 
 The changelog is compacted, but only closed segments are, and the table is created with a
 minimum compaction lag of a day: a publisher less than a day behind sees every record.
@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from leadscore.logs import mask_email
 from streams import metrics
-from streams.scoring import outbox
+from streams.scoring import outbox, position_of
 
 if TYPE_CHECKING:
     from streams.processor import Pipeline
@@ -58,8 +58,7 @@ async def publish_outbox(pipeline: Pipeline) -> None:
             for records in batches.values():
                 for record in records:
                     entry = orjson.loads(record.value) if record.value else None
-                    position = (f"{record.topic}/{record.partition}", record.offset)
-                    for kind, key, item in outbox(entry, position):
+                    for kind, key, item in outbox(entry, position_of(record)):
                         topic = topics["decisions"] if kind == "decision" else topics["events"]
                         if kind == "decision":
                             metrics.DECISIONS.labels(item["type"]).inc()

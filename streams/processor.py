@@ -39,7 +39,13 @@ from streams import metrics
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.outbox import changelog_topic
-from streams.scoring import event_message, handle, rebuild_index, run_due_decays
+from streams.scoring import (
+    event_message,
+    handle,
+    position_of,
+    rebuild_index,
+    run_due_decays,
+)
 from streams.sources import Source, map_raw
 from streams.store import Table, open_table, restore_tables
 
@@ -136,7 +142,7 @@ async def _process(
             _score(processor, tp.partition, records)
             touched.add(tp.partition)
         else:
-            sends.extend(await _map(pipeline, tp, records))
+            sends.extend(await _map(pipeline, tp.topic, records))
     if time.monotonic() >= processor.next_tick and pipeline.settings.decay_tick_seconds > 0:
         _run_decays(processor)
         touched.update(processor.owned)
@@ -163,14 +169,11 @@ async def _process(
         processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
-async def _map(
-    pipeline: Pipeline, tp: TopicPartition, records: list[Any]
-) -> list[Awaitable[Any]]:
+async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Awaitable[Any]]:
     """Map raw records to canonical events on `events`, or to dead letters. Each event
     carries its record's position, by which scoring recognises a record mapped again."""
     source = next(role[4:] for role, name in pipeline.topics.items()
-                  if name == tp.topic and role.startswith("raw."))
-    origin = f"{tp.topic}/{tp.partition}"
+                  if name == topic and role.startswith("raw."))
     producer, topics = pipeline.producer, pipeline.topics
     sends = []
     for record in records:
@@ -184,8 +187,7 @@ async def _map(
             ))
             continue
         for number, event in enumerate(mapped):
-            message = event_message(event.model_dump(mode="json"),
-                                    (origin, [record.offset, number]))
+            message = event_message(event.model_dump(mode="json"), position_of(record), number)
             sends.append(await producer.send(
                 topics["events"], key=event.prospect.key.encode(), value=orjson.dumps(message)
             ))

@@ -76,14 +76,29 @@ class Entry(TypedDict):
 
 
 Table = MutableMapping[str, Entry]
+#: Where a record was read: "<topic>/<partition>" and its offset there.
+Position = tuple[str, int]
+
+
+def position_of(record: Any) -> Position:
+    """A Kafka record's position (anything with `topic`, `partition` and `offset`)."""
+    return f"{record.topic}/{record.partition}", record.offset
+
+
+def _origin(position: Position, number: int) -> tuple[str, list[int]]:
+    """The `origin` of the `number`th message made from the record at `position`."""
+    partition, offset = position
+    return partition, [offset, number]
 
 
 def event_message(
-    event: dict[str, Any], origin: tuple[str, list[int]] | None = None
+    event: dict[str, Any], position: Position | None = None, number: int = 0
 ) -> Message:
+    """An event to score; `position` is that of the raw record it was mapped from, of which
+    it is the `number`th event."""
     message: Message = {"kind": "event", "event": event}
-    if origin is not None:
-        message["origin"] = origin
+    if position is not None:
+        message["origin"] = _origin(position, number)
     return message
 
 
@@ -100,12 +115,12 @@ def handle(
         if offset <= entry["offset"]:
             return  # read again after a crash: applied, and its change is durable
         entry["offset"] = offset
-    scored: ProspectState | None = None  # the new state, when this message made one
     if "origin" in message:
         partition, position = message["origin"]
         if position <= entry["origins"].get(partition, [-1]):
             return  # a raw record mapped again, or a forward published again, after a crash
         entry["origins"] = {**entry["origins"], partition: position}
+    scored: ProspectState | None = None  # the new state, when this message made one
     if kind == "event":
         scored = _on_event(rules, entry, key, message["event"])
     elif kind == "claim":
@@ -194,11 +209,11 @@ def rebuild_index(rules: RuleSet, table: Table, keys: list[str]) -> DueIndex:
 
 
 def outbox(
-    entry: Entry | None, position: tuple[str, int] | None = None
+    entry: Entry | None, position: Position | None = None
 ) -> Iterator[tuple[str, str, Any]]:
     """What a changelog entry asks to publish: ("decision", key, d) and ("forward", key, m).
-    Given the entry's changelog `position` ("<topic>/<partition>", offset), each forward
-    carries it as its `origin`, so a forward published again is recognised (`handle`)."""
+    Given the entry's changelog `position`, each forward carries it as its `origin`, so a
+    forward published again is recognised (`handle`)."""
     if not entry:
         return
     for decision in entry["decisions"]:
@@ -207,8 +222,7 @@ def outbox(
         if position is None:
             yield "forward", target, message
         else:
-            partition, offset = position
-            yield "forward", target, {**message, "origin": (partition, [offset, number])}
+            yield "forward", target, {**message, "origin": _origin(position, number)}
 
 
 def _fresh(entry: Entry | None) -> Entry:

@@ -135,7 +135,7 @@ def test_work_done_again_after_a_crash_changes_nothing_however_many_events_it_sp
         "id": f"o{i}", "type": "email.open",
         "occurred_at": f"2026-01-05T{9 + i // 60:02d}:{i % 60:02d}:00Z",
         "prospect": {"email": "ana@acme.example"}, "properties": {"campaign_id": "c1"},
-    }, ("raw.canonical/0", [100 + i, 0])) for i in range(count)]
+    }, ("raw.canonical/0", 100 + i)) for i in range(count)]
     for offset, message in enumerate(opens):
         handle(rules, table, index, "ana@acme.example", message, offset)
     done = table["ana@acme.example"]
@@ -150,8 +150,7 @@ def test_work_done_again_after_a_crash_changes_nothing_however_many_events_it_sp
     assert table["ana@acme.example"]["state"] == done["state"]
     assert table["ana@acme.example"]["decisions"] == done["decisions"]
     # a new record from the same raw partition still counts
-    later = event_message({**opens[0]["event"], "id": "o-new"},
-                          ("raw.canonical/0", [100 + count, 0]))
+    later = event_message({**opens[0]["event"], "id": "o-new"}, ("raw.canonical/0", 100 + count))
     handle(rules, table, index, "ana@acme.example", later, 2 * count)
     state = table["ana@acme.example"]["state"]
     assert state is not None and state["behavior"] == count + 1
