@@ -6,7 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from leadscore import __version__
+from leadscore.events import describe_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except ValidationError as error:
+        if error.title != "Settings":
+            raise
+        print(f"leadscore: the settings are wrong: {describe_error(error)} (see "
+              "docs/configuration.md)", file=sys.stderr)
+        return 2
     return result
 
 

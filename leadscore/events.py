@@ -7,10 +7,19 @@ only ever sees this model, so a new source never touches the rules or the engine
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 #: The event types the shipped rules and sources use, with their properties. Sources may
 #: declare more (see `streams.sources`); the rule checker accepts both.
@@ -33,13 +42,48 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 
+#: Event times leadscore accepts, from the Unix epoch up to (not including) 2200, UTC. Every
+#: later step must represent a time it takes: epoch-second floats in the state, ISO text in
+#: decisions, and due dates computed years later (rule durations are at most ten years).
+#: A time outside (year 10000 in UTC, say) is refused where it enters, never mid-stream.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST_SECONDS, LATEST_SECONDS = EARLIEST_TIME.timestamp(), LATEST_TIME.timestamp()
+_TIME_RANGE = f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} UTC"
+#: Longest ids: a prospect remembers its recent event ids, which bounds its state's size.
+MAX_ID_LENGTH = 512
+
+
+def check_time(value: datetime) -> datetime:
+    """`value` if it is within the accepted range; else a ValueError saying the range."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise ValueError(f"the time {value.isoformat()} is outside {_TIME_RANGE}")
+    return value
+
+
+def check_seconds(seconds: float) -> float:
+    """Unix seconds within the accepted range, else a ValueError saying the range."""
+    if not EARLIEST_SECONDS <= seconds < LATEST_SECONDS:
+        raise ValueError(f"the Unix time {seconds} is outside {_TIME_RANGE}")
+    return seconds
+
+
+#: An aware datetime within the accepted range: for events and for the payload models of
+#: sources, so a bad time is refused with the field's name.
+EventTime = Annotated[AwareDatetime, AfterValidator(check_time)]
+
+
 class ProspectRef(BaseModel):
     """Who did it. An email identifies a known prospect, an anonymous id a tracked visitor."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    email: str | None = None
-    anonymous_id: str | None = None
+    email: str | None = Field(default=None, max_length=320)
+    anonymous_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
 
     @model_validator(mode="after")
     def _needs_an_identifier(self) -> ProspectRef:
@@ -58,7 +102,7 @@ class ProspectRef(BaseModel):
 class AccountRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    domain: str | None = None
+    domain: str | None = Field(default=None, max_length=253)
 
 
 class Event(BaseModel):
@@ -66,9 +110,9 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    occurred_at: AwareDatetime
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    type: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    occurred_at: EventTime
     prospect: ProspectRef
     account: AccountRef | None = None
     properties: dict[str, Any] = Field(default_factory=dict)

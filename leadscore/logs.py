@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import time
 from typing import Any
 
 import orjson
@@ -41,6 +42,43 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+#: The messages aiokafka logs at ERROR on every retry while a broker is unreachable (each of
+#: a worker's clients retries about ten times a second): one warning per interval says it.
+_RETRY_MESSAGES = frozenset({
+    "Unable connect to node with id %s: %s",
+    "Unable to update metadata from %s",
+    "Unable to request metadata from node with id %s: %r",
+    'Unable to request metadata from "%s:%s": %s',
+    "Failed fetch messages from %s: %s",
+    "Group Coordinator Request failed: %s",
+    "Heartbeat send request failed: %s. Will retry.",
+    "Topic %s not found in cluster metadata",
+})
+
+
+class KafkaRetries(logging.Filter):
+    """Folds the Kafka client's retry errors into one warning per `every` seconds, with how
+    many there were and the last one. Put on the handler: the client logs them on several
+    child loggers of `aiokafka`."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        super().__init__()
+        self.every, self.count, self.next_report = every, 0, 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka") or record.msg not in _RETRY_MESSAGES:
+            return True
+        self.count += 1
+        now = time.monotonic()
+        if now < self.next_report:
+            return False
+        record.__dict__.update(retries=self.count, last_error=record.getMessage())
+        record.msg, record.args = "kafka client retrying", ()
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        self.count, self.next_report = 0, now + self.every
+        return True
+
+
 _LEVELS = {
     "crit": "CRITICAL", "error": "ERROR", "warn": "WARNING", "info": "INFO", "debug": "DEBUG",
 }
@@ -55,7 +93,9 @@ def logging_config(level: str = "info") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "filters": {"kafka_retries": {"()": KafkaRetries}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "filters": ["kafka_retries"]}},
         "root": {"handlers": ["stderr"], "level": _LEVELS.get(level, "INFO")},
         "loggers": {name: {"level": "WARNING"} for name in ("kafka", "aiokafka")},
     }

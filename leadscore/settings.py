@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -95,11 +95,27 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, description="Port of the ingest API and `/metrics`.")
     ingest_secret: SecretStr | None = Field(
         default=None,
-        description="Shared secret for the ingest API: a bearer token or HMAC-SHA256 key. "
-        "Unset means the API accepts unauthenticated requests (dev only).",
+        description="Shared secret for the ingest API: a bearer token, or the key of Standard "
+        "Webhooks signatures (`whsec_<base64>` or any other text, used as is). Unset means "
+        "the API accepts unauthenticated requests (dev only); set but empty is refused.",
+    )
+    ingest_signature_tolerance_seconds: int = Field(
+        default=300, ge=1,
+        description="A signed request whose `webhook-timestamp` is further than this from the "
+        "worker's clock is refused, so a captured request cannot be sent again later.",
     )
     ingest_max_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body the ingest API accepts."
+    )
+    ingest_read_timeout_seconds: float = Field(
+        default=10.0, gt=0,
+        description="A client that has not sent its whole request body by then gets 408.",
+    )
+    message_max_bytes: int = Field(
+        default=1_048_576, ge=16_384,
+        description="Largest record leadscore produces; at most the broker's "
+        "`message.max.bytes`. Ingest refuses (413) a request whose records would not fit, "
+        "and any single event over a quarter of it (a prospect's state may hold it).",
     )
     log_level: str = Field(
         default="info", pattern="^(crit|error|warn|info|debug)$",
@@ -122,6 +138,13 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"LEADSCORE_SETTINGS_FILE={settings_file}: no such file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file)))
         return tuple(sources)
+
+    @field_validator("ingest_secret")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: set a real secret, or unset it to run without one")
+        return value
 
     def topic(self, name: str) -> str:
         """The full name of one of leadscore's topics, e.g. `topic("decisions")`."""

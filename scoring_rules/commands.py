@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from leadscore.events import check_time
+from leadscore.input_files import InputFileError, check_output_file, check_text_file
 from scoring_rules import compare, explain
 from scoring_rules.compile import RuleSet, load_rules
 from scoring_rules.errors import RulesError
@@ -79,7 +81,10 @@ def _aware_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +01:00")
-    return moment
+    try:
+        return check_time(moment)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _default_rules() -> Path:
@@ -108,9 +113,14 @@ def _lines(path: Path) -> Iterator[bytes]:
         yield from handle
 
 
-def _readable(path: Path) -> bool:
-    if not path.is_file():
-        print(f"leadscore: {path}: no such file", file=sys.stderr)
+def _usable(events: Path, state: Path | None = None) -> bool:
+    """Whether the files named are fit to read (and write); if not, say why in one line."""
+    try:
+        check_text_file(events)
+        if state is not None:
+            check_output_file(state)
+    except InputFileError as error:
+        print(f"leadscore: {error}", file=sys.stderr)
         return False
     return True
 
@@ -129,8 +139,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    if not _usable(args.events, args.state):
+        return 2
     rules = _load(args.rules)
-    if rules is None or not _readable(args.events):
+    if rules is None:
         return 2
     if args.compare is not None:
         other = _load(args.compare)
@@ -156,8 +168,10 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    if not _usable(args.events):
+        return 2
     rules = _load(args.rules)
-    if rules is None or not _readable(args.events):
+    if rules is None:
         return 2
     found = explain.explain(rules, _lines(args.events), args.prospect, args.now)
     sys.stdout.write(explain.render(found, rules))

@@ -63,7 +63,26 @@ def rule_file_texts(path: Path) -> dict[str, str]:
         files = [path]
     else:
         raise RulesError([RuleFileError(str(path), 1, 1, "no such file or folder")])
-    return {str(file): file.read_text(encoding="utf-8") for file in files}
+    return {str(file): _read_text(file) for file in files}
+
+
+def _read_text(file: Path) -> str:
+    """A rule file's text; a file that cannot be read or is not UTF-8 is a located error."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise RulesError([RuleFileError(str(file), 1, 1, f"cannot read: {error.strerror}")]) \
+            from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[:error.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise RulesError([RuleFileError(
+            str(file), line, col,
+            f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8")]) \
+            from None
 
 
 def rules_version(files: Mapping[str, str]) -> str:
@@ -93,6 +112,7 @@ def _parse_file(name: str, text: str) -> ParsedFile:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
+            data = _to_python(node, (), file, loader) if node is not None else {}
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as error:
@@ -102,7 +122,19 @@ def _parse_file(name: str, text: str) -> ParsedFile:
         file.errors.append(RuleFileError(name, line, col, f"not valid YAML: {problem}"))
         file.dropped += 1
         return file
-    data = _to_python(node, (), file, loader) if node is not None else {}
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow
+        before = text[:error.position]
+        line, col = before.count("\n") + 1, error.position - before.rfind("\n")
+        file.errors.append(RuleFileError(
+            name, line, col, f"not valid YAML: the character #x{error.character:04x} is not "
+                             "allowed"))
+        file.dropped += 1
+        return file
+    except RecursionError:
+        file.errors.append(RuleFileError(name, 1, 1, "not valid YAML: an alias (*name) "
+                                                     "refers to the node that holds it"))
+        file.dropped += 1
+        return file
     if not isinstance(data, dict):
         file.error((), "a rule file is a mapping with the keys " + ", ".join(SECTIONS))
         file.dropped += 1

@@ -23,7 +23,15 @@ from typing import Any, BinaryIO, cast
 import orjson
 from pydantic import ValidationError
 
-from leadscore.events import Event, RejectedLine, describe_error, parse_event
+from leadscore.events import (
+    EARLIEST_SECONDS,
+    LATEST_SECONDS,
+    MAX_ID_LENGTH,
+    Event,
+    RejectedLine,
+    describe_error,
+    parse_event,
+)
 from scoring_rules.compile import RuleSet
 from scoring_rules.decisions import Decision, rejected
 from scoring_rules.engine import advance, evaluator, merge
@@ -105,9 +113,12 @@ def _learn_hour(when: str) -> float | None:
         moment = datetime.fromisoformat(when[:14] + "00:00+00:00")
     except ValueError:
         return None
+    hour = moment.timestamp()
+    if not EARLIEST_SECONDS <= hour < LATEST_SECONDS:
+        return None  # the model refuses it, saying the range
     if len(_HOURS) > 100_000:
         _HOURS.clear()
-    hour = _HOURS[when[:14]] = moment.timestamp()
+    _HOURS[when[:14]] = hour
     return hour
 
 
@@ -126,7 +137,8 @@ def _fast_parse(raw: bytes) -> Occurrence | None:
     # checked next): a quicker test than `data.keys() <= {...}`.
     if len(data) != 4 + ("account" in data) + ("properties" in data):
         return None
-    if not (type(event_id) is str and event_id and type(event_type) is str and event_type
+    if not (type(event_id) is str and 0 < len(event_id) <= MAX_ID_LENGTH
+            and type(event_type) is str and 0 < len(event_type) <= MAX_ID_LENGTH
             and type(when) is str and type(prospect) is dict
             and len(prospect) == ("email" in prospect) + ("anonymous_id" in prospect)
             and type(props) is dict
@@ -134,8 +146,11 @@ def _fast_parse(raw: bytes) -> Occurrence | None:
                                      and type(account.get("domain", "")) is str))):
         return None
     email, anonymous_id = prospect.get("email"), prospect.get("anonymous_id")
-    if not ((email is None or type(email) is str) and (anonymous_id is None or type(
-            anonymous_id) is str) and (email or anonymous_id)):
+    if not ((email is None or (type(email) is str and len(email) <= 320))
+            and (anonymous_id is None or (type(anonymous_id) is str
+                                          and len(anonymous_id) <= MAX_ID_LENGTH))
+            and (email or anonymous_id)
+            and (account is None or len(account.get("domain") or "") <= 253)):
         return None
     if len(when) == 20:  # the canonical form `2026-01-05T09:00:00Z`?
         seconds = _MINUTES.get(when[14:])
@@ -153,7 +168,10 @@ def _fast_parse(raw: bytes) -> Occurrence | None:
         return None
     if moment.tzinfo is None:
         return None
-    return event_id, event_type, moment.timestamp(), None, email, anonymous_id, props
+    t = moment.timestamp()
+    if not EARLIEST_SECONDS <= t < LATEST_SECONDS:
+        return None
+    return event_id, event_type, t, None, email, anonymous_id, props
 
 
 def _occurrence(event: Event | RejectedLine) -> Occurrence | RejectedLine:

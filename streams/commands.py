@@ -34,6 +34,31 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     worker.set_defaults(handler=run_worker_command)
 
+    letters = commands.add_parser(
+        "dead-letters",
+        help="list what the stages set aside, or send it back once the cause is fixed",
+        description="Every record a stage could not process is kept on the dead-letter topic "
+        "with its stage, reason and position. `list` counts them by source, stage and reason "
+        "(--full prints each letter); `redrive` produces the chosen letters' original records "
+        "back to the topics they came from.",
+    )
+    actions = letters.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, helped in (("list", "count the letters by source, stage and reason"),
+                           ("redrive", "send the chosen letters back to their topics")):
+        chosen = actions.add_parser(action, help=helped)
+        chosen.add_argument("--source", help="only letters of this source (web, email, ...)")
+        chosen.add_argument("--stage", help="only letters of this stage (parse, map, score, ...)")
+        chosen.add_argument("--reason", metavar="TEXT", help="only letters whose reason has TEXT")
+        chosen.add_argument("--since", metavar="ISO8601",
+                            help="only letters set aside at or after this time")
+        if action == "list":
+            chosen.add_argument("--full", action="store_true",
+                                help="print each letter as a JSON line, its record included")
+        else:
+            chosen.add_argument("--dry-run", action="store_true",
+                                help="say what would be sent, send nothing")
+        chosen.set_defaults(handler=run_dead_letters)
+
     dev = commands.add_parser(
         "dev",
         help="run the whole pipeline locally on the embedded broker, with the example events",
@@ -61,6 +86,7 @@ def run_dev_command(args: argparse.Namespace) -> int:
 def run_send(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
+    from leadscore.input_files import InputFileError, check_text_file
     from leadscore.settings import Settings
     from streams.send import send_file
     from streams.sources import SourceError, discover_sources
@@ -77,12 +103,15 @@ def run_send(args: argparse.Namespace) -> int:
         print(f"leadscore send: no source named {args.source!r}; installed: {known}",
               file=sys.stderr)
         return 2
-    if not args.file.is_file():
-        print(f"leadscore send: {args.file}: no such file", file=sys.stderr)
+    try:
+        check_text_file(args.file)
+    except InputFileError as error:
+        print(f"leadscore send: {error}", file=sys.stderr)
         return 2
     topic = args.topic or settings.topic(source.topic)
     try:
-        report = send_file(source, args.file, topic, settings.kafka_bootstrap_servers)
+        report = send_file(source, args.file, topic, settings.kafka_bootstrap_servers,
+                           settings.message_max_bytes)
     except (KafkaError, UnicodeDecodeError) as error:
         print(f"leadscore send: {args.file}: {error}", file=sys.stderr)
         return 2
@@ -91,3 +120,37 @@ def run_send(args: argparse.Namespace) -> int:
     total = report.sent + len(report.rejected)
     print(f"sent {report.sent} of {total} events to {topic}")
     return 1 if report.rejected else 0
+
+
+def run_dead_letters(args: argparse.Namespace) -> int:
+    import orjson
+    from kafka.errors import KafkaError
+
+    from leadscore.settings import Settings
+    from streams.redrive import Selection, read_letters, redrive, summarise
+
+    settings = Settings()
+    topic = settings.topic("dead-letter")
+    chosen = Selection(args.source, args.stage, args.reason, args.since)
+    try:
+        letters = [d for d in read_letters(settings.kafka_bootstrap_servers, topic) if chosen(d)]
+        if args.action == "list":
+            if args.full:
+                for dead in letters:
+                    print(orjson.dumps(dead).decode())
+            else:
+                for source, stage, reason, count in summarise(letters):
+                    print(f"{count:>7}  {source:<10} {stage:<7} {reason}")
+            print(f"{len(letters)} letter(s) on {topic}", file=sys.stderr)
+            return 0
+        if args.dry_run:
+            print(f"would send back {len(letters)} letter(s)")
+            return 0
+        outcome = redrive(settings.kafka_bootstrap_servers, letters, settings.message_max_bytes)
+    except KafkaError as error:
+        print(f"leadscore dead-letters: {error}", file=sys.stderr)
+        return 1
+    for where, why in outcome.skipped:
+        print(f"not sent: {where}: {why}", file=sys.stderr)
+    print(f"sent back {outcome.sent} of {len(letters)} letter(s)")
+    return 1 if outcome.skipped else 0

@@ -2,40 +2,63 @@
 
 Ingest is a thin shell over `streams.ingest`. A 202 is sent only after Kafka has
 acknowledged every record, so an accepted event is never lost with the worker; the
-sender's retry covers anything before that.
+sender's retry covers anything before that. A request's records are produced as one batch
+to one partition, which the broker appends whole or not at all: a request that fails is
+never half written.
+
+A client is timed out (`ingest_read_timeout_seconds`): one that does not send its request
+line and headers in that time is disconnected, one that does not send its body gets 408.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams import metrics
-from streams.ingest import ingest
+from streams.ingest import IngestResult, RawRecord, ingest
 
 if TYPE_CHECKING:
     from streams.processor import Pipeline
+
+log = logging.getLogger("leadscore.ingest")
 
 
 async def start_web(pipeline: Pipeline) -> web.AppRunner:
     """Serve on `web_host:web_port` until the returned runner is cleaned up."""
     settings = pipeline.settings
     limit = settings.ingest_max_bytes
+    timeout = settings.ingest_read_timeout_seconds
 
     async def post_events(request: web.Request) -> web.Response:
         source = request.match_info["source"]
-        body = await _read_at_most(request, limit + 1)
-        result = ingest(source, body, request.headers, settings, pipeline.sources)
+        try:
+            async with asyncio.timeout(timeout):
+                body = await _read_at_most(request, limit + 1)
+        except TimeoutError:
+            result = IngestResult(408, error=f"the body did not arrive within {timeout} s")
+        else:
+            result = _decide(source, body, request, pipeline)
         if result.status == 202:
-            topic = pipeline.topics[f"raw.{source}"]
-            acks = [await pipeline.producer.send(topic, key=r.key, value=r.value)
-                    for r in result.records]
-            await asyncio.gather(*acks)
+            assert result.topic is not None
+            try:
+                await produce_whole(pipeline.producer, result.topic, result.records)
+            except KafkaError as error:
+                log.warning("ingest: Kafka did not take the request; the sender should retry",
+                            extra={"source": source, "error": repr(error)})
+                result = IngestResult(503, error="Kafka did not acknowledge the events; "
+                                                 "nothing was stored: send them again")
         label = source if source in pipeline.sources else "unknown"
         metrics.INGESTED.labels(label, str(result.status)).inc()
-        return web.json_response(result.body, status=result.status)
+        headers = {"Retry-After": "5"} if result.status == 503 else None
+        return web.json_response(result.body, status=result.status, headers=headers)
 
     async def get_metrics(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
@@ -43,10 +66,38 @@ async def start_web(pipeline: Pipeline) -> web.AppRunner:
     app = web.Application()
     app.router.add_post("/v1/events/{source}", post_events)
     app.router.add_get("/metrics", get_metrics)
-    runner = web.AppRunner(app, access_log=None)
+    # The keep-alive timer also runs from a connection's start: a client that has not sent
+    # a whole request line and headers by then is disconnected.
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=timeout)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.web_port).start()
     return runner
+
+
+def _decide(source: str, body: bytes, request: web.Request, pipeline: Pipeline) -> IngestResult:
+    """`ingest`'s answer; a bug of ours on one request is logged and answered 400, so no
+    input is ever answered 500."""
+    try:
+        return ingest(source, body, request.headers, pipeline.settings, pipeline.sources,
+                      now=time.time())
+    except Exception as error:
+        log.exception("ingest: a request could not be checked", extra={"source": source})
+        return IngestResult(400, error=f"the request could not be checked ({type(error).__name__})")
+
+
+async def produce_whole(producer: AIOKafkaProducer, topic: str, records: list[RawRecord]) -> None:
+    """Produce `records` as one batch on one partition (the first keyed record's), and wait
+    for the acknowledgement: the broker appends a batch whole or not at all. The producer's
+    `max_batch_size` must hold what `ingest` accepts (`message_max_bytes`)."""
+    partitions = sorted(await producer.partitions_for(topic))
+    key = next((record.key for record in records if record.key), None)
+    batch = producer.create_batch()
+    for record in records:
+        if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+            raise ValueError("the records do not fit one batch; ingest should have said 413")
+    batch.close()
+    partition = DefaultPartitioner()(key, partitions, partitions)
+    await (await producer.send_batch(batch, topic, partition=partition))
 
 
 async def _read_at_most(request: web.Request, size: int) -> bytes:

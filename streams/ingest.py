@@ -2,7 +2,8 @@
 
 `POST /v1/events/{source}` takes one raw event (a JSON object) or a batch (a JSON array) of
 a source's payloads and answers what to produce to the source's raw topic. The web server
-only moves bytes: it calls `ingest` and, on 202, produces `records` to `topic`.
+only moves bytes: it calls `ingest` and, on 202, produces `records` to `topic` as one
+batch on one partition, which the broker appends whole or not at all.
 
 A batch is all or nothing. When any item is invalid the answer is 400 with the reason of
 every bad item and nothing is produced: webhook senders (SendGrid, Zoom, a CRM's outbound
@@ -10,11 +11,19 @@ messages) treat a request as one delivery, so a 400 must mean "none of it was ta
 fix-and-resend (or the sender's retry) to neither lose nor duplicate events.
 
 Checks run in this order: body size (413), credentials (401; before anything that would tell
-an unauthenticated caller which sources exist), source (404), then the items (400 or 202).
+an unauthenticated caller which sources exist), source (404), then the items (400, 413 when
+what they become does not fit the topics, or 202). Every input gets one of those answers:
+whatever is wrong with a request, it is refused where it enters, never mid-stream.
+
+The raw topic holds each item re-serialised (compact JSON, keys in the order sent; a number
+such as `1E2` is written `100.0`), not the bytes as sent: a batch is split into its items.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -26,9 +35,19 @@ from pydantic import SecretStr, ValidationError
 
 from leadscore.events import describe_error
 from leadscore.settings import Settings
+from streams.scoring import event_message
 from streams.sources import Source, discover_sources
+from streams.topics import batch_size, fits
 
-SIGNATURE_HEADER = "x-leadscore-signature"
+#: The Standard Webhooks headers (standardwebhooks.com): a message id, Unix seconds, and
+#: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (several, space-separated, may be sent).
+WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE = (
+    "webhook-id", "webhook-timestamp", "webhook-signature")
+#: JSON nested deeper than this is refused: no payload needs it, and deep nesting is how
+#: parsers and serialisers are made to fail.
+MAX_DEPTH = 32
+#: The position an event will have when mapped, at its largest: what ingest measures.
+_LARGEST_POSITION = ("x" * 249 + "/2147483647", 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -41,10 +60,12 @@ class RawRecord:
 
 @dataclass(frozen=True)
 class ItemError:
-    """Why item `index` of the request was refused; `index` is None for the whole body."""
+    """Why item `index` of the request was refused; `index` is None for the whole body.
+    `too_large`: what the item becomes does not fit the topics (413, not 400)."""
 
     index: int | None
     reason: str
+    too_large: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,8 +95,10 @@ def ingest(
     headers: Mapping[str, str],
     settings: Settings,
     sources: Mapping[str, Source] | None = None,
+    now: float = 0.0,
 ) -> IngestResult:
     """Decide on one ingest request. `headers` may be any mapping; names are case-insensitive.
+    `now` (Unix seconds) is checked against a signature's timestamp.
 
     `sources` defaults to the installed ones (`discover_sources()`).
     """
@@ -83,12 +106,9 @@ def ingest(
     if len(body) > limit:
         return IngestResult(413, error=f"the body is {len(body)} bytes; the limit is {limit}")
     lowered = {name.lower(): value for name, value in headers.items()}
-    if not authorized(body, lowered, settings.ingest_secret):
-        return IngestResult(
-            401,
-            error="missing or wrong credentials: send `Authorization: Bearer <secret>` or "
-            "`X-Leadscore-Signature: sha256=<HMAC-SHA256 of the body, hex>`",
-        )
+    refused = authentication_error(body, lowered, settings, now)
+    if refused is not None:
+        return IngestResult(401, error=refused)
     known = discover_sources() if sources is None else sources
     source = known.get(source_name)
     if source is None:
@@ -99,6 +119,9 @@ def ingest(
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         return IngestResult(400, errors=[ItemError(None, f"the body is not JSON: {error}")])
+    if _deeper_than(document, MAX_DEPTH):
+        reason = f"the JSON is nested deeper than {MAX_DEPTH} levels"
+        return IngestResult(400, errors=[ItemError(None, reason)])
     if isinstance(document, dict):
         items: list[Any] = [document]
     elif isinstance(document, list) and document:
@@ -111,56 +134,122 @@ def ingest(
 
     records: list[RawRecord] = []
     errors: list[ItemError] = []
+    too_large: list[ItemError] = []
     for index, item in enumerate(items):
-        checked = check_item(source, item)
-        if isinstance(checked, str):
-            errors.append(ItemError(index, checked))
+        checked = check_item(source, item, settings.message_max_bytes)
+        if isinstance(checked, ItemError):
+            (too_large if checked.too_large else errors).append(
+                ItemError(index, checked.reason))
         else:
             records.append(checked)
     if errors:
         return IngestResult(400, errors=errors)
+    if too_large:
+        return IngestResult(413, errors=too_large)
+    size = batch_size((r.key, r.value) for r in records)
+    if size > settings.message_max_bytes:
+        return IngestResult(413, error=f"the items take {size} bytes as records; a request's "
+                            f"records must fit one batch of {settings.message_max_bytes} bytes "
+                            "(message_max_bytes): send fewer items per request")
     return IngestResult(202, topic=settings.topic(source.topic), records=records)
 
 
-def check_item(source: Source, item: Any) -> RawRecord | str:
-    """One raw item as a record to produce, or the reason it is refused.
+def check_item(source: Source, item: Any, max_bytes: int) -> RawRecord | ItemError:
+    """One raw item as a record to produce, or why it is refused (the caller sets the
+    error's index).
 
     Validation runs on the serialized item, exactly as the map stage will read it, so what
-    is accepted here parses there. The key is the prospect's (email, else anonymous id) when
-    the item maps to an event; the map stage reports any mapping failure as a dead letter.
+    is accepted here parses and maps there, and every event it maps to fits its topic. The
+    key is the prospect's (email, else anonymous id) when the item maps to an event. A
+    mapping that fails with anything but a ValueError is a bug of the source plugin, not
+    of the item: it is accepted, and the map stage sets it aside for a re-drive once fixed.
     """
     if not isinstance(item, dict):
-        return f"an item must be a JSON object, not {type(item).__name__}"
+        return ItemError(None, f"an item must be a JSON object, not {type(item).__name__}")
     value = orjson.dumps(item)
+    if not fits(None, value, max_bytes):
+        return ItemError(None, f"the item is {len(value)} bytes as JSON; a record holds at "
+                               f"most {max_bytes} (message_max_bytes)", too_large=True)
     try:
         payload = source.payload.model_validate_json(value)
-    except ValidationError as error:
-        return describe_error(error)
-    try:
         events = source.to_events(payload)
-    except Exception:  # reported by the map stage, with the raw item, as a dead letter
+    except ValueError as error:  # pydantic's ValidationError is one
+        return ItemError(None, _reason(error))
+    except Exception:  # a plugin bug: the map stage sets the item aside, to re-drive later
         events = []
+    for number, event in enumerate(events):
+        message = orjson.dumps(event_message(event.model_dump(mode="json"),
+                                             _LARGEST_POSITION, number))
+        if not fits(event.prospect.key.encode(), message, max_bytes // 4):
+            return ItemError(None, f"it maps to an event of {len(message)} bytes; an event "
+                                   f"holds at most a quarter of {max_bytes} (message_max_bytes)",
+                             too_large=True)
     key = events[0].prospect.key.encode() if events else None
     return RawRecord(key=key, value=value)
 
 
-def authorized(body: bytes, headers: Mapping[str, str], secret: SecretStr | None) -> bool:
-    """Bearer token or HMAC signature, both compared in constant time; no secret: open.
+def _reason(error: ValueError) -> str:
+    if isinstance(error, ValidationError):
+        return describe_error(error)
+    return str(error) or type(error).__name__
 
-    `headers` names must be lowercase.
+
+def _deeper_than(document: Any, depth: int) -> bool:
+    """Whether `document` nests lists and objects more than `depth` levels deep."""
+    level = [document]
+    for _ in range(depth + 1):
+        level = [child for node in level if isinstance(node, dict | list)
+                 for child in (node.values() if isinstance(node, dict) else node)]
+        if not level:
+            return False
+    return True
+
+
+def authentication_error(
+    body: bytes, headers: Mapping[str, str], settings: Settings, now: float
+) -> str | None:
+    """Why the request is not authenticated, or None if it is (or no secret is set).
+
+    A bearer token, or a Standard Webhooks signature whose timestamp is within the
+    tolerance: a signature binds the body, its id and its time, so a captured request
+    cannot be sent again later. Compared in constant time. `headers` names are lowercase.
     """
+    secret: SecretStr | None = settings.ingest_secret
     if secret is None:
-        return True
-    key = secret.get_secret_value().encode()
+        return None
+    expected = secret.get_secret_value()
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key):
-        return True
-    algorithm, _, digest = headers.get(SIGNATURE_HEADER, "").partition("=")
-    if algorithm.strip().lower() != "sha256" or not digest:
-        return False
-    return hmac.compare_digest(digest.strip().lower().encode(), sign(body, key).encode())
+    if scheme.lower() == "bearer" and token.strip() and hmac.compare_digest(
+            token.strip().encode(), expected.encode()):
+        return None
+    message_id, timestamp = headers.get(WEBHOOK_ID, ""), headers.get(WEBHOOK_TIMESTAMP, "")
+    signatures = headers.get(WEBHOOK_SIGNATURE, "")
+    if not (message_id and timestamp and signatures):
+        return ("missing or wrong credentials: send `Authorization: Bearer <secret>`, or sign "
+                f"the request with the `{WEBHOOK_ID}`, `{WEBHOOK_TIMESTAMP}` and "
+                f"`{WEBHOOK_SIGNATURE}` headers (Standard Webhooks)")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        return f"`{WEBHOOK_TIMESTAMP}` must be Unix seconds, not {timestamp[:40]!r}"
+    tolerance = settings.ingest_signature_tolerance_seconds
+    if abs(now - sent_at) > tolerance:
+        return (f"`{WEBHOOK_TIMESTAMP}` is more than {tolerance} s from the server's clock: "
+                "sign each request when it is sent")
+    wanted = sign(message_id, sent_at, body, expected)
+    for candidate in signatures.split():
+        version, _, given = candidate.partition(",")
+        if version == "v1" and hmac.compare_digest(given.encode(), wanted.encode()):
+            return None
+    return f"no `{WEBHOOK_SIGNATURE}` matches the body, id and timestamp"
 
 
-def sign(body: bytes, key: bytes) -> str:
-    """The hex HMAC-SHA256 of `body`: what a sender puts after `sha256=`."""
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
+def sign(message_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """The Standard Webhooks `v1` signature, base64: what a sender puts after `v1,`. A
+    secret `whsec_<base64>` is that key's bytes; any other, its UTF-8 bytes."""
+    key = secret.encode()
+    if secret.startswith("whsec_"):
+        with contextlib.suppress(binascii.Error):
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()

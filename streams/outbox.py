@@ -24,7 +24,9 @@ from aiokafka import AIOKafkaConsumer
 
 from leadscore.logs import mask_email
 from streams import metrics
+from streams.dead_letters import counted, describe, encode, letter
 from streams.scoring import outbox, position_of
+from streams.topics import fits
 
 if TYPE_CHECKING:
     from streams.processor import Pipeline
@@ -57,21 +59,41 @@ async def publish_outbox(pipeline: Pipeline) -> None:
             sends: list[Awaitable[Any]] = []
             for records in batches.values():
                 for record in records:
-                    entry = orjson.loads(record.value) if record.value else None
-                    for kind, key, item in outbox(entry, position_of(record)):
-                        topic = topics["decisions"] if kind == "decision" else topics["events"]
-                        if kind == "decision":
-                            metrics.DECISIONS.labels(item["type"]).inc()
-                            _log_promotion(item)
-                        sends.append(await producer.send(
-                            topic, key=key.encode(), value=orjson.dumps(item)
-                        ))
+                    try:
+                        messages = _messages(pipeline, record)
+                    except Exception as error:  # a bug of ours on one record: set aside
+                        dead = counted(letter("outbox", describe(error),
+                                              record, "changelog", error), error)
+                        messages = [(topics["dead-letter"], record.key,
+                                     encode(dead, settings.message_max_bytes))]
+                    for topic, key, value in messages:
+                        sends.append(await producer.send(topic, key=key, value=value))
             if sends:
                 await asyncio.gather(*sends)
             if batches:
                 await consumer.commit()
     finally:
         await consumer.stop()
+
+
+def _messages(pipeline: Pipeline, record: Any) -> list[tuple[str, bytes, bytes]]:
+    """What one changelog record asks to publish, as (topic, key, value), all checked to
+    fit before any is sent."""
+    topics, limit = pipeline.topics, pipeline.settings.message_max_bytes
+    entry = orjson.loads(record.value) if record.value else None
+    messages, decisions = [], []
+    for kind, key, item in outbox(entry, position_of(record)):
+        topic = topics["decisions"] if kind == "decision" else topics["events"]
+        message = (topic, key.encode(), orjson.dumps(item))
+        if not fits(message[1], message[2], limit):
+            raise ValueError(f"a {kind} of {len(message[2])} bytes does not fit a record")
+        messages.append(message)
+        if kind == "decision":
+            decisions.append(item)
+    for decision in decisions:
+        metrics.DECISIONS.labels(decision["type"]).inc()
+        _log_promotion(decision)
+    return messages
 
 
 def _log_promotion(decision: dict[str, Any]) -> None:

@@ -28,14 +28,18 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from leadscore.logs import mask_email
 from leadscore.settings import Settings
 from scoring_rules import RuleSet
 from streams import metrics
+from streams.dead_letters import DeadLetter, counted, describe, encode, letter
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.outbox import changelog_topic
@@ -48,6 +52,7 @@ from streams.scoring import (
 )
 from streams.sources import Source, map_raw
 from streams.store import Table, open_table, restore_tables
+from streams.topics import fits
 
 log = logging.getLogger("leadscore.worker")
 
@@ -139,24 +144,18 @@ async def _process(
         if tp not in assigned:
             continue  # revoked since it was fetched: its new owner reads it from the commit
         if tp.topic == topics["events"]:
-            _score(processor, tp.partition, records)
+            sends.extend(await _score(processor, tp.partition, records))
             touched.add(tp.partition)
         else:
             sends.extend(await _map(pipeline, tp.topic, records))
     if time.monotonic() >= processor.next_tick and pipeline.settings.decay_tick_seconds > 0:
-        _run_decays(processor)
+        sends.extend(await _run_decays(processor))
         touched.update(processor.owned)
         processor.next_tick = time.monotonic() + pipeline.settings.decay_tick_seconds
     written: dict[int, list[Awaitable[Any]]] = {}
     for partition in touched:
-        owned = processor.owned[partition]
-        written[partition] = [
-            await pipeline.producer.send(
-                topics["changelog"], key=key.encode(), value=orjson.dumps(entry),
-                partition=partition,
-            )
-            for key, entry in owned.table.take_changes()
-        ]
+        written[partition] = await _write_changes(pipeline, partition,
+                                                  processor.owned[partition].table)
     await asyncio.gather(*sends)
     for partition, acks in written.items():
         metadata = await asyncio.gather(*acks)
@@ -169,52 +168,118 @@ async def _process(
         processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
+async def _write_changes(pipeline: Pipeline, partition: int, table: Table) -> list[Awaitable[Any]]:
+    """Send the table's changes to the changelog; an entry too large for a record is kept in
+    the table, logged, and not written (the prospect's next change writes it again)."""
+    limit = pipeline.settings.message_max_bytes
+    acks = []
+    for key, entry in table.take_changes():
+        name, value = key.encode(), orjson.dumps(entry)
+        if not fits(name, value, limit):
+            log.error("a prospect's state is too large for the changelog; not written",
+                      extra={"key": mask_email(key), "bytes": len(value), "limit": limit})
+            continue
+        acks.append(await pipeline.producer.send(
+            pipeline.topics["changelog"], key=name, value=value, partition=partition))
+    return acks
+
+
 async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Awaitable[Any]]:
     """Map raw records to canonical events on `events`, or to dead letters. Each event
     carries its record's position, by which scoring recognises a record mapped again."""
     source = next(role[4:] for role, name in pipeline.topics.items()
                   if name == topic and role.startswith("raw."))
     producer, topics = pipeline.producer, pipeline.topics
+    limit = pipeline.settings.message_max_bytes
     sends = []
     for record in records:
         metrics.EVENTS_IN.labels(source).inc()
-        mapped = map_raw(source, record.value)
-        if isinstance(mapped, dict):
-            metrics.DEAD_LETTERS.labels(source, mapped["stage"]).inc()
-            log.warning("dead letter", extra={"source": source, "reason": mapped["reason"]})
+        try:
+            messages = _mapped(pipeline, source, record)
+        except Exception as error:  # a bug of ours on this record: it must not stop the stage
+            messages = letter("map", describe(error), record, source, error)
+            counted(messages, error)
+        if isinstance(messages, dict):
             sends.append(await producer.send(
-                topics["dead-letter"], key=record.key, value=orjson.dumps(mapped)
-            ))
+                topics["dead-letter"], key=record.key, value=encode(messages, limit)))
             continue
-        for number, event in enumerate(mapped):
-            message = event_message(event.model_dump(mode="json"), position_of(record), number)
-            sends.append(await producer.send(
-                topics["events"], key=event.prospect.key.encode(), value=orjson.dumps(message)
-            ))
+        for key, value in messages:
+            sends.append(await producer.send(topics["events"], key=key, value=value))
     return sends
 
 
-def _score(processor: Processor, partition: int, records: list[Any]) -> None:
+def _mapped(
+    pipeline: Pipeline, source: str, record: Any
+) -> list[tuple[bytes, bytes]] | DeadLetter:
+    """One raw record as (key, value) messages for `events`, or its counted dead letter."""
+    mapped = map_raw(pipeline.sources.get(source) or source, record.value)
+    if isinstance(mapped, dict):
+        return counted(letter(mapped["stage"], mapped["reason"], record, source))
+    messages = []
+    for number, event in enumerate(mapped):
+        message = event_message(event.model_dump(mode="json"), position_of(record), number)
+        key, value = event.prospect.key.encode(), orjson.dumps(message)
+        if not fits(key, value, pipeline.settings.message_max_bytes // 4):
+            reason = (f"event {number} is {len(value)} bytes as a message; the limit is a "
+                      f"quarter of message_max_bytes ({pipeline.settings.message_max_bytes})")
+            return counted(letter("map", reason, record, source))
+        messages.append((key, value))
+    return messages
+
+
+async def _score(processor: Processor, partition: int, records: list[Any]) -> list[Awaitable[Any]]:
+    """Score `records` of one `events` partition; returns the sends of their dead letters."""
     owned = processor.owned[partition]
-    rules = processor.pipeline.rules
+    pipeline = processor.pipeline
+    sends = []
     for record in records:
         started = time.perf_counter()
+        dead = _score_one(pipeline.rules, owned, record)
+        if dead is not None:
+            sends.append(await pipeline.producer.send(
+                pipeline.topics["dead-letter"], key=record.key,
+                value=encode(dead, pipeline.settings.message_max_bytes)))
+        metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
+    return sends
+
+
+def _score_one(rules: RuleSet, owned: Owned, record: Any) -> DeadLetter | None:
+    """Score one `events` record; its counted dead letter if it cannot be."""
+    try:
+        if record.key is None or record.value is None:
+            raise ValueError("an events message needs a key (the prospect) and a value")
         message = orjson.loads(record.value)
         handle(rules, owned.table, owned.index, record.key.decode(), message, record.offset)
         if message["kind"] == "event":
             occurred = datetime.fromisoformat(message["event"]["occurred_at"])
             owned.clock.saw(time.monotonic(), occurred)
-        metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
+    except ValueError as error:  # bad input: not JSON, not a message, an invalid event
+        return counted(letter("score", describe(error), record, "events"))
+    except Exception as error:  # a bug of ours: set aside with its traceback, and go on
+        return counted(letter("score", describe(error), record, "events", error), error)
+    return None
 
 
-def _run_decays(processor: Processor) -> None:
-    """Decay, on every partition this worker owns, the prospects that are due."""
-    settings = processor.pipeline.settings
+async def _run_decays(processor: Processor) -> list[Awaitable[Any]]:
+    """Decay, on every partition this worker owns, the prospects that are due; a prospect
+    whose decay fails is set aside (and is not tried again until its next change)."""
+    pipeline = processor.pipeline
+    settings = pipeline.settings
     wall, monotonic = datetime.now(UTC), time.monotonic()
-    for owned in processor.owned.values():
+    sends = []
+    for partition, owned in processor.owned.items():
         now = tick_time(owned.clock, wall, monotonic, settings.decay_idle_seconds)
-        if now is not None:
-            run_due_decays(processor.pipeline.rules, owned.table, owned.index, now)
+        if now is None:
+            continue
+        for key, error in run_due_decays(pipeline.rules, owned.table, owned.index, now):
+            where = SimpleNamespace(topic=pipeline.topics["events"], partition=partition,
+                                    offset=-1, key=key.encode(), value=None)
+            dead = counted(letter("decay", describe(error), where,
+                                  "events", error), error)
+            sends.append(await pipeline.producer.send(
+                pipeline.topics["dead-letter"], key=key.encode(),
+                value=encode(dead, settings.message_max_bytes)))
+    return sends
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -226,7 +291,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         processor = self.processor
         async with processor.lock:  # the batch in flight is finished first
-            await processor.consumer.commit()
+            if revoked:  # (the first join revokes nothing, and has nothing to commit)
+                try:
+                    await processor.consumer.commit()
+                except (CommitFailedError, IllegalStateError) as error:
+                    log.warning("commit before a hand-over failed; the new owner repeats "
+                                "the last batch, which scoring recognises",
+                                extra={"error": repr(error)})
             for tp in revoked:
                 if tp.topic == processor.pipeline.topics["events"]:
                     owned = processor.owned.pop(tp.partition, None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -21,6 +21,7 @@ from kafka import KafkaProducer
 from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
 from streams import metrics
+from streams.dead_letters import counted, describe, encode, letter
 from streams.sources import all_event_types
 
 if TYPE_CHECKING:
@@ -35,23 +36,20 @@ def encode_rules(files: Mapping[str, str]) -> bytes:
     return orjson.dumps({"files": dict(files)})
 
 
-def accept(pipeline: Pipeline, value: bytes) -> RuleSet | None:
-    """Compile a published version; put it in force, or log why not and keep the old one."""
+def accept(pipeline: Pipeline, value: bytes) -> RuleSet | str:
+    """Compile a published version and put it in force; or, if it is refused, the reason
+    (the running rules stay in force)."""
     try:
-        files = orjson.loads(value)["files"]
+        document = orjson.loads(value)
+        files = document.get("files") if isinstance(document, dict) else None
+        if not isinstance(files, dict) or not all(
+                isinstance(name, str) and isinstance(text, str) for name, text in files.items()):
+            return 'not a published rule set: expected {"files": {name: text, ...}}'
         rules = load_rule_texts(files, all_event_types())
     except RulesError as error:
-        metrics.RULES_REFUSED.inc()
-        log.error(
-            "rules refused; the running rules stay in force",
-            extra={"running": pipeline.rules.version, "errors": str(error).splitlines()},
-        )
-        return None
-    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-        metrics.RULES_REFUSED.inc()
-        log.error("rules record unreadable; the running rules stay in force",
-                  extra={"error": repr(error)})
-        return None
+        return str(error)
+    except orjson.JSONDecodeError as error:
+        return f"not JSON: {error}"
     if rules.version != pipeline.rules.version:
         metrics.RULES_VERSION.clear()
         metrics.RULES_VERSION.labels(rules.version).set(1)
@@ -73,9 +71,26 @@ async def follow_rules(pipeline: Pipeline) -> None:
         await consumer.seek_to_beginning()
         async for record in consumer:
             if record.key == RULES_KEY and record.value is not None:
-                accept(pipeline, record.value)
+                await _follow(pipeline, record)
     finally:
         await consumer.stop()
+
+
+async def _follow(pipeline: Pipeline, record: Any) -> None:
+    """Accept one published version, or set it aside with why it was refused (the running
+    rules stay in force)."""
+    cause: Exception | None = None
+    try:
+        outcome = accept(pipeline, record.value)
+    except Exception as error:  # a bug of ours on this record: the feed goes on
+        outcome, cause = describe(error), error
+    if not isinstance(outcome, str):
+        return
+    metrics.RULES_REFUSED.inc()
+    dead = counted(letter("rules", outcome, record, "rules", cause), cause)
+    await pipeline.producer.send_and_wait(
+        pipeline.topics["dead-letter"], key=record.key,
+        value=encode(dead, pipeline.settings.message_max_bytes))
 
 
 def publish_rules(settings: Settings, path: Path) -> str:

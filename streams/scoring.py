@@ -109,7 +109,7 @@ def handle(
     """Apply one message of `key`, read at `offset` of its `events` partition, writing each
     changed entry to `table`. Without an offset (a message that never went through Kafka)
     only the engine's remembered ids recognise a repeat."""
-    kind = message["kind"]
+    kind = _checked_kind(key, message)
     entry = _fresh(table.get(key))
     if offset is not None:
         if offset <= entry["offset"]:
@@ -137,6 +137,28 @@ def handle(
     _store(rules, table, index, key, entry, scored)
 
 
+def _checked_kind(key: str, message: Message) -> str:
+    """The message's kind, once its shape is checked; a ValueError for one that no stage
+    of ours writes (the processor sets it aside), so a malformed hand-over never moves or
+    parks a prospect."""
+    kind = message.get("kind") if isinstance(message, dict) else None
+    anonymous = key.startswith(ANON_PREFIX)
+    if kind == "event" and isinstance(message.get("event"), dict):
+        return kind
+    if kind == "claim" and anonymous and _is_key(message.get("into")):
+        return kind
+    if (kind == "absorb" and not anonymous and isinstance(message.get("state"), dict | None)
+            and _is_key(message.get("source"), ANON_PREFIX)):
+        return kind
+    raise ValueError(f"not an events message for {'an anonymous' if anonymous else 'a'} key: "
+                     f"kind {kind!r} with keys {sorted(message)[:10]}"
+                     if isinstance(message, dict) else "not an events message: not an object")
+
+
+def _is_key(value: Any, prefix: str = "") -> bool:
+    return isinstance(value, str) and value.startswith(prefix) and len(value) > len(prefix)
+
+
 def _on_event(
     rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any]
 ) -> ProspectState | None:
@@ -144,11 +166,13 @@ def _on_event(
     if entry["moved_to"]:
         entry["forwards"].append((entry["moved_to"], event_message(payload)))
         return None
+    # Checked before it may be parked: an event that fails later, while it is scored among
+    # parked ones, would leave the prospect waiting for ever.
+    event = Event.model_validate(payload)
     if entry["awaiting"]:
         entry["pending"].append(payload)
         return None
-    prospect = payload["prospect"]
-    anonymous_id, email = prospect.get("anonymous_id"), prospect.get("email")
+    anonymous_id, email = event.prospect.anonymous_id, event.prospect.email
     if email and anonymous_id and ANON_PREFIX + anonymous_id not in entry["links"]:
         visitor = ANON_PREFIX + anonymous_id
         entry["links"] = [*entry["links"], visitor][-MAX_LINKS:]
@@ -156,7 +180,6 @@ def _on_event(
         entry["pending"].append(payload)
         entry["forwards"].append((visitor, {"kind": "claim", "into": key}))
         return None
-    event = Event.model_validate(payload)
     state, decisions = apply(rules, _state(entry), event, event.occurred_at)
     entry["state"] = state.to_dict()
     entry["decisions"].extend(decisions)
@@ -180,23 +203,36 @@ def _hand_over(entry: Entry, key: str, into: str) -> None:
     entry["moved_to"] = into
 
 
-def run_due_decays(rules: RuleSet, table: Table, index: DueIndex, now: datetime) -> None:
-    """Decay every prospect of this partition that is due by `now`, and only those.
+def run_due_decays(
+    rules: RuleSet, table: Table, index: DueIndex, now: datetime
+) -> list[tuple[str, Exception]]:
+    """Decay every prospect of this partition that is due by `now`, and only those; returns
+    the keys whose decay failed, with the error (a bug: one prospect must not stop the
+    others' decays; it is not tried again until its next change reschedules it).
 
     A prospect waiting for a visitor's state is left for later: its parked events come
     before `now`, and decaying first would score them out of order.
     """
+    failed = []
     for key in index.pop_due(now):
-        entry = _fresh(table.get(key))
-        state = _state(entry)
-        if state is None:
-            continue
-        if entry["awaiting"]:
-            index.schedule(key, now)
-            continue
-        state, entry["decisions"] = advance(rules, state, now)
-        entry["state"] = state.to_dict()
-        _store(rules, table, index, key, entry, state)
+        try:
+            _decay(rules, table, index, key, now)
+        except Exception as error:
+            failed.append((key, error))
+    return failed
+
+
+def _decay(rules: RuleSet, table: Table, index: DueIndex, key: str, now: datetime) -> None:
+    entry = _fresh(table.get(key))
+    state = _state(entry)
+    if state is None:
+        return
+    if entry["awaiting"]:
+        index.schedule(key, now)
+        return
+    state, entry["decisions"] = advance(rules, state, now)
+    entry["state"] = state.to_dict()
+    _store(rules, table, index, key, entry, state)
 
 
 def rebuild_index(rules: RuleSet, table: Table, keys: list[str]) -> DueIndex:

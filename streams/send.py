@@ -18,7 +18,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from streams.ingest import RawRecord, check_item
+from streams.ingest import ItemError, RawRecord, check_item
 from streams.sources import Source
 
 _decoder = json.JSONDecoder()
@@ -87,19 +87,25 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
-def send_file(source: Source, path: Path, topic: str, bootstrap_servers: str) -> SendReport:
-    """Check every item of `path` and produce the valid ones to `topic`; waits for the acks."""
+def send_file(
+    source: Source, path: Path, topic: str, bootstrap_servers: str,
+    max_bytes: int = 1_048_576,
+) -> SendReport:
+    """Check every item of `path` and produce the valid ones to `topic`; waits for the acks.
+    `max_bytes` is the record size limit (`message_max_bytes`)."""
     report = SendReport(topic=topic)
     records: list[tuple[str, RawRecord]] = []
     for where, item in read_items(path.read_text(encoding="utf-8")):
-        checked = item.reason if isinstance(item, Unreadable) else check_item(source, item)
-        if isinstance(checked, str):
-            report.rejected.append((where, checked))
+        checked = (ItemError(None, item.reason) if isinstance(item, Unreadable)
+                   else check_item(source, item, max_bytes))
+        if isinstance(checked, ItemError):
+            report.rejected.append((where, checked.reason))
         else:
             records.append((where, checked))
     if not records:
         return report
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5,
+                             max_request_size=max_bytes)
     try:
         futures = [(where, producer.send(topic, key=r.key, value=r.value)) for where, r in records]
         producer.flush(timeout=60)

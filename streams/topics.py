@@ -7,6 +7,7 @@ changelog needs its own settings. So workers and tools create their topics up fr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 
 from kafka import KafkaConsumer, TopicPartition
@@ -57,6 +58,46 @@ def ensure_topics(
         raise RuntimeError(
             f"could not create topics on {bootstrap_servers}: " + "; ".join(failures)
         )
+
+
+#: Bytes a record takes in a batch beyond its key and value (lengths, offsets, attributes),
+#: and a batch beyond its records (its header), rounded up: Kafka limits a batch's size.
+RECORD_OVERHEAD = 64
+BATCH_OVERHEAD = 128
+
+
+def batch_size(records: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """The most bytes a batch of these (key, value) records takes."""
+    return BATCH_OVERHEAD + sum(len(key or b"") + len(value) + RECORD_OVERHEAD
+                                for key, value in records)
+
+
+def fits(key: bytes | None, value: bytes, max_bytes: int) -> bool:
+    """Whether a record with `key` and `value` fits the record size limit `max_bytes` (the
+    broker's limit is on a batch: this is a batch of that one record)."""
+    return batch_size([(key, value)]) <= max_bytes
+
+
+def wait_for_topics(bootstrap_servers: str, names: Iterable[str], timeout: float = 30.0) -> None:
+    """Return once metadata lists every topic in `names` with a leader for each partition.
+
+    CreateTopics answers once the controller has the topics; the broker's metadata follows a
+    few milliseconds later. A consumer assigned to a topic before then retries with no
+    backoff, logging hundreds of "not found" errors a second, so the worker waits here.
+    """
+    wanted = list(names)
+    deadline = time.monotonic() + timeout
+    with admin_client(bootstrap_servers) as admin:
+        while True:
+            missing = [topic["name"] for topic in admin.describe_topics(wanted)
+                       if topic["error_code"] or not topic["partitions"]
+                       or any(p["leader_id"] < 0 for p in topic["partitions"])]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics not in the metadata of {bootstrap_servers} after "
+                                   f"{timeout} s: {', '.join(missing)}")
+            time.sleep(0.05)
 
 
 def topic_size(bootstrap_servers: str, topic: str) -> int:

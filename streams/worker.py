@@ -28,7 +28,7 @@ from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
 from streams.processor import Pipeline, run_processor, topic_names
 from streams.rules_feed import follow_rules
 from streams.sources import all_event_types, discover_sources
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, wait_for_topics
 
 log = logging.getLogger("leadscore.worker")
 
@@ -47,6 +47,7 @@ def prepare_topics(settings: Settings) -> None:
     ensure_topics(servers, [], settings.topic_partitions, compacted=[changelog],
                   configs={changelog: {"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)}})
     ensure_topics(servers, [rules_topic], 1, compacted=[rules_topic])
+    wait_for_topics(servers, [*names.values(), rules_topic, changelog])
 
 
 def run_worker(settings: Settings) -> int:
@@ -71,8 +72,10 @@ async def serve(settings: Settings, rules: RuleSet) -> None:
     sources = discover_sources()
     # Linger 1 ms: under load, records queue up behind the request in flight and batch
     # anyway; when quiet, a longer linger is only added to every hop's latency.
+    # Batches as large as the largest record: ingest produces a request as one batch.
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=1
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=1,
+        max_batch_size=settings.message_max_bytes, max_request_size=settings.message_max_bytes,
     )
     await producer.start()
     pipeline = Pipeline(settings, rules, sources, topic_names(settings, sources), producer)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from typing import Any
 
 import orjson
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from leadscore.settings import Settings
 from streams.ingest import ingest
@@ -84,13 +85,53 @@ def test_a_body_that_is_no_batch_is_a_400(body: bytes, reason: str) -> None:
     assert error["index"] is None and error["reason"].startswith(reason)
 
 
-def test_a_valid_hmac_signature_authenticates_the_body() -> None:
+NOW = 1_796_000_000
+
+
+def signed(body: bytes, message_id: str = "msg_1", at: int = NOW,
+           secret: str = SECRET) -> dict[str, str]:
+    """Standard Webhooks headers for `body`, as a sender computes them."""
+    content = f"{message_id}.{at}.".encode() + body
+    key = base64.b64decode(secret[6:]) if secret.startswith("whsec_") else secret.encode()
+    signature = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    return {"webhook-id": message_id, "webhook-timestamp": str(at),
+            "webhook-signature": f"v1,{signature}"}
+
+
+def test_a_standard_webhooks_signature_authenticates_the_body_its_id_and_its_time() -> None:
     body = orjson.dumps([sendgrid("e1")])
-    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    signed = {"x-leadscore-signature": f"sha256={digest}"}
-    assert ingest("email", body, signed, SETTINGS).status == 202
+    headers = signed(body)
+    assert ingest("email", body, headers, SETTINGS, now=NOW + 10).status == 202
     tampered = body.replace(b"e1", b"e9")
-    assert ingest("email", tampered, signed, SETTINGS).status == 401
+    assert ingest("email", tampered, headers, SETTINGS, now=NOW).status == 401
+    other_id = {**headers, "webhook-id": "msg_2"}
+    assert ingest("email", body, other_id, SETTINGS, now=NOW).status == 401
+    # Several signatures may be sent (key rotation): one that matches is enough.
+    rotated = {**headers, "webhook-signature": "v1,bm9wZQ== " + headers["webhook-signature"]}
+    assert ingest("email", body, rotated, SETTINGS, now=NOW).status == 202
+
+
+def test_a_captured_signed_request_sent_again_later_is_refused() -> None:
+    body = orjson.dumps([sendgrid("e1")])
+    headers = signed(body)
+    result = ingest("email", body, headers, SETTINGS, now=NOW + 301)
+    assert result.status == 401
+    assert "more than 300 s from the server's clock" in result.body["error"]
+    assert ingest("email", body, headers, SETTINGS, now=NOW - 301).status == 401
+
+
+def test_a_whsec_secret_is_the_base64_key_of_the_signatures() -> None:
+    secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123").decode()
+    settings = Settings(ingest_secret=SecretStr(secret))
+    body = orjson.dumps(sendgrid("e1"))
+    assert ingest("email", body, signed(body, secret=secret), settings, now=NOW).status == 202
+    assert ingest("email", body, {"Authorization": f"Bearer {secret}"}, settings).status == 202
+
+
+@pytest.mark.parametrize("secret", ["", "   "])
+def test_an_empty_secret_is_refused_at_start_up(secret: str) -> None:
+    with pytest.raises(ValidationError, match="ingest_secret"):
+        Settings(ingest_secret=SecretStr(secret))
 
 
 @pytest.mark.parametrize(
@@ -98,15 +139,16 @@ def test_a_valid_hmac_signature_authenticates_the_body() -> None:
     [
         {},
         {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer "},
         {"Authorization": f"Basic {SECRET}"},
-        {"X-Leadscore-Signature": "sha256=00ff"},
-        {"X-Leadscore-Signature": "md5=" + "0" * 32},
+        {"webhook-id": "m", "webhook-timestamp": str(NOW), "webhook-signature": "v1,AAAA"},
+        {"webhook-id": "m", "webhook-timestamp": "soon", "webhook-signature": "v1,AAAA"},
+        {"webhook-id": "m", "webhook-signature": "v1,AAAA"},
     ],
 )
 def test_missing_or_wrong_credentials_are_a_401(headers: dict[str, str]) -> None:
-    result = ingest("email", orjson.dumps(sendgrid("e1")), headers, SETTINGS)
-    assert result.status == 401
-    assert "Authorization: Bearer" in result.body["error"] and result.records == []
+    result = ingest("email", orjson.dumps(sendgrid("e1")), headers, SETTINGS, now=NOW)
+    assert result.status == 401 and result.records == []
 
 
 def test_without_a_configured_secret_the_api_is_open() -> None:
@@ -129,3 +171,15 @@ def test_an_unknown_source_is_a_404_for_an_authenticated_caller_only() -> None:
     assert result.body == {"error": f"no source named 'fax'; installed: {installed}"}
     assert {"crm", "email", "forms", "web", "webinar"} <= set(discover_sources())
     assert ingest("fax", b"{}", {}, SETTINGS).status == 401
+
+
+def test_a_worker_with_an_empty_secret_does_not_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from leadscore.cli import main
+
+    monkeypatch.setenv("LEADSCORE_INGEST_SECRET", "")
+    assert main(["worker"]) == 2
+    assert capsys.readouterr().err == (
+        "leadscore: the settings are wrong: ingest_secret: Value error, is empty: set a real "
+        "secret, or unset it to run without one (see docs/configuration.md)\n")

@@ -8,7 +8,7 @@ import pytest
 
 from leadscore.cli import main
 from scoring_rules import RulesError, load_rule_texts, load_rules
-from tests.scoring_events import DEFAULT_RULES
+from tests.scoring_events import DEFAULT_RULES, event, hits, rules_from, run
 
 GOOD_RULE = """rules:
   - id: page-view
@@ -89,7 +89,7 @@ def test_unparseable_duration() -> None:
 def test_unparseable_pattern() -> None:
     text = GOOD_RULE + "    where:\n      url:\n        matches: '/pricing(['\n"
     [error] = errors_of(text)
-    assert error.startswith("mine.yaml:7:18: cannot read the pattern '/pricing(['")
+    assert error.startswith("mine.yaml:7:18: cannot use the pattern '/pricing(['")
 
 
 def test_a_path_pattern_must_start_with_a_slash() -> None:
@@ -145,3 +145,37 @@ def test_version_is_a_content_hash() -> None:
     assert one.version == load_rule_texts({"y/mine.yaml": GOOD_RULE}).version
     assert one.version != load_rule_texts({"mine.yaml": GOOD_RULE + "    max_points: 99\n"}).version
     assert len(one.version) == 12
+
+
+def test_a_pattern_that_needs_backtracking_is_refused_where_it_is_written() -> None:
+    text = GOOD_RULE + "    where:\n      title:\n        matches: '(vp)\\1'\n"
+    [error] = errors_of(text)
+    assert error.startswith("mine.yaml:7:18: cannot use the pattern")
+    assert "invalid escape sequence" in error and "no backreferences or lookarounds" in error
+
+
+def test_a_pattern_that_backtracks_badly_elsewhere_scores_in_linear_time() -> None:
+    # `(a+)+$` takes seconds on a 26-character title with a backtracking engine, 4x longer
+    # per extra character; here a 10,000-character title is answered at once.
+    rules = rules_from(GOOD_RULE.replace("points: 1", "points: 1\n    where:\n      title:\n"
+                                         "        matches: '(a+)+$'"))
+    hostile = event("web.page_view", title="a" * 10_000 + "!")
+    fitting = event("web.page_view", title="aaaa")
+    assert hits(run(rules, [hostile])[1]) == []
+    assert hits(run(rules, [fitting])[1]) == [("page-view", 1)]
+
+
+def test_a_rule_file_that_is_not_utf8_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(b"rules:\n  - id: caf\xe9\n")
+    with pytest.raises(RulesError) as raised:
+        load_rules(path)
+    assert [str(e) for e in raised.value.errors] == [
+        f"{path}:2:12: not UTF-8 text (byte 0xe9); save the file as UTF-8"]
+
+
+def test_a_duration_past_ten_years_is_refused() -> None:
+    text = GOOD_RULE + "    expires_after: 3651d\n"
+    [error] = errors_of(text)
+    assert error.startswith("mine.yaml:5:20: expires_after:")
+    assert "longer than the longest allowed, 3650d" in error

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
-from leadscore.events import EVENT_TYPES, Event, describe_error
+from leadscore.events import EVENT_TYPES, Event, check_seconds, describe_error
 
 ENTRY_POINT_GROUP = "leadscore.sources"
 
@@ -52,8 +52,9 @@ class SourceError(Exception):
     """An installed source plugin is broken or clashes with another one."""
 
 
-class DeadLetter(TypedDict):
-    """A raw message the map stage could not turn into events; kept whole for a replay."""
+class Unmapped(TypedDict):
+    """Why a raw message maps to no events; the map stage makes it a dead letter
+    (`streams.dead_letters`)."""
 
     source: str
     raw: str
@@ -121,7 +122,7 @@ def all_event_types(sources: Mapping[str, Source] | None = None) -> dict[str, st
     return known
 
 
-def map_raw(source: str | Source, raw: bytes) -> list[Event] | DeadLetter:
+def map_raw(source: str | Source, raw: bytes) -> list[Event] | Unmapped:
     """The map stage: one raw message of `source` -> its canonical events, or a dead letter.
 
     Never raises: a message that is not JSON or fails the payload model is a dead letter of
@@ -146,7 +147,7 @@ def map_raw(source: str | Source, raw: bytes) -> list[Event] | DeadLetter:
 
 def _dead_letter(
     source: str, raw: bytes, reason: str, stage: Literal["parse", "map"]
-) -> DeadLetter:
+) -> Unmapped:
     text = raw.decode("utf-8", errors="replace")
     return {"source": source, "raw": text, "reason": reason, "stage": stage}
 
@@ -170,8 +171,9 @@ def content_id(source: str, payload: BaseModel) -> str:
 
 
 def from_unix(seconds: float) -> datetime:
-    """Unix seconds (as webhook providers send them) as an aware UTC datetime."""
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    """Unix seconds (as webhook providers send them) as an aware UTC datetime; a ValueError
+    (a refusal at ingest, a dead letter in the map stage) outside the accepted range."""
+    return datetime.fromtimestamp(check_seconds(seconds), tz=UTC)
 
 
 def present(**values: Any) -> dict[str, Any]:

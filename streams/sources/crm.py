@@ -26,7 +26,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from leadscore.events import AccountRef, Event, ProspectRef
+from leadscore.events import AccountRef, Event, EventTime, ProspectRef
 from streams.sources import Email, Source, Text, content_id, event_id, present
 
 NAME = "crm"
@@ -46,7 +45,7 @@ class Change(BaseModel):
 
     EventId: Text | None = None
     Email: Email
-    LastModifiedDate: AwareDatetime
+    LastModifiedDate: EventTime
 
 
 class LeadUpdate(Change):

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore.events import Event, ProspectRef
+from leadscore.events import Event, EventTime, ProspectRef
 from streams.sources import Email, Source, Text, content_id, event_id, present
 
 NAME = "forms"
@@ -34,7 +34,7 @@ class FormSubmission(BaseModel):
 
     form: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     email: Email
-    submitted_at: AwareDatetime
+    submitted_at: EventTime
     submission_id: Text | None = None
     anonymous_id: Text | None = None
     page_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from leadscore.events import Event, ProspectRef
+from leadscore.events import Event, EventTime, ProspectRef
 from streams.sources import Email, Source, Text, content_id, event_id, present
 
 NAME = "web"
@@ -48,7 +48,7 @@ class TrackerPageView(BaseModel):
     email: Email | None = None
     visit_id: Text
     url: Url
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
 
 
 class TrackerSearch(BaseModel):
@@ -59,7 +59,7 @@ class TrackerSearch(BaseModel):
     anonymous_id: Text
     email: Email | None = None
     query: Text
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
 
 
 class SegmentPage(BaseModel):
@@ -85,8 +85,8 @@ class SegmentCall(BaseModel):
     messageId: Text | None = None
     anonymousId: Text | None = None
     userId: Text | None = None
-    timestamp: AwareDatetime | None = None
-    originalTimestamp: AwareDatetime | None = None
+    timestamp: EventTime | None = None
+    originalTimestamp: EventTime | None = None
     context: SegmentContext = SegmentContext()
 
     @model_validator(mode="after")

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadscore.events import Event, ProspectRef
+from leadscore.events import Event, EventTime, ProspectRef
 from streams.sources import Email, Source, Text, event_id, from_unix, present
 
 NAME = "webinar"
@@ -47,7 +47,7 @@ class ZoomParticipant(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     email: str | None = None
-    join_time: AwareDatetime
+    join_time: EventTime
 
 
 class ZoomWebinar(BaseModel):

@@ -1,0 +1,125 @@
+"""The dead-letter record: what a stage set aside, why, and where it came from.
+
+The rule of every consumer: a record it cannot process (bad input, or a bug of ours on that
+one record) is set aside here with its stage, its reason and its position, counted, logged
+once, and the stage goes on. A crash loop on one record would stop everyone's scoring;
+a dead letter stops nothing. Broker and network failures are not dead letters: the
+client retries them, and the record is processed once the broker is back.
+
+Each letter keeps the record's bytes (as UTF-8 text, or base64 when they are not text) and
+its position, so `leadscore dead-letters` can list it and, once the cause is fixed, send
+it back to the topic it was read from. A letter too large to fit a record keeps only the
+position; the original is still at that offset of its topic while retention keeps it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import UTC, datetime
+from typing import Any, Literal, TypedDict
+
+import orjson
+from pydantic import ValidationError
+
+from leadscore.events import describe_error
+from leadscore.logs import mask_email
+from streams import metrics
+
+log = logging.getLogger("leadscore.dead_letters")
+
+#: The stages that set records aside:
+#: parse (a raw record that is not its source's payload), map (a payload that does not map
+#: to valid events, or a mapping that failed), score (an `events` message), decay (a
+#: prospect whose due decay failed), outbox (a changelog record whose decisions could not
+#: be published), rules (a published rule set that failed the check).
+Stage = Literal["parse", "map", "score", "decay", "outbox", "rules"]
+#: Stages whose records go back to the topic they came from when re-driven.
+REDRIVABLE: frozenset[str] = frozenset({"parse", "map", "score"})
+
+
+class DeadLetter(TypedDict):
+    stage: Stage
+    #: The raw source for the map stage's records; else the topic's role (events, rules...).
+    source: str
+    reason: str
+    #: The exception type when the cause is a bug of ours, else None.
+    error: str | None
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    #: The record's value: UTF-8 text, or base64 when `encoding` says so; None when the
+    #: letter would not fit a record (read it at `topic`/`partition`/`offset`).
+    raw: str | None
+    encoding: Literal["utf-8", "base64"]
+    at: str
+
+
+def letter(
+    stage: Stage, reason: str, record: Any, source: str, error: BaseException | None = None,
+) -> DeadLetter:
+    """The dead letter of a Kafka `record` (anything with topic, partition, offset, key,
+    value), set aside now."""
+    raw, encoding = _text(record.value)
+    key = None if record.key is None else bytes(record.key).decode(errors="replace")
+    return {
+        "stage": stage, "source": source, "reason": reason,
+        "error": type(error).__name__ if error is not None else None,
+        "topic": record.topic, "partition": record.partition, "offset": record.offset,
+        "key": key, "raw": raw, "encoding": encoding,
+        "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def describe(error: BaseException) -> str:
+    """A one-line reason for an error met on a record."""
+    if isinstance(error, ValidationError):
+        return f"invalid: {describe_error(error)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def encode(dead: DeadLetter, max_bytes: int) -> bytes:
+    """The letter as a record value that fits in `max_bytes`: without its raw bytes (and
+    with a cut reason) when whole it would not."""
+    value = orjson.dumps(dead)
+    if len(value) <= max_bytes:
+        return value
+    return orjson.dumps({**dead, "raw": None, "reason": dead["reason"][:2000]})
+
+
+def raw_bytes(dead: DeadLetter) -> bytes | None:
+    """The original record's value, as it was read (None if the letter does not hold it)."""
+    if dead["raw"] is None:
+        return None
+    if dead["encoding"] == "base64":
+        return base64.b64decode(dead["raw"])
+    return dead["raw"].encode()
+
+
+def key_bytes(dead: DeadLetter) -> bytes | None:
+    return None if dead["key"] is None else dead["key"].encode()
+
+
+def counted(dead: DeadLetter, cause: BaseException | None = None) -> DeadLetter:
+    """Count and log `dead` (once; with the traceback when a bug of ours is the cause)."""
+    metrics.DEAD_LETTERS.labels(dead["source"], dead["stage"]).inc()
+    fields = {
+        "stage": dead["stage"], "source": dead["source"], "reason": dead["reason"][:500],
+        "position": f"{dead['topic']}/{dead['partition']}@{dead['offset']}",
+        "key": mask_email(dead["key"]) if dead["key"] else None,
+    }
+    if cause is not None:
+        log.error("set aside after an error of ours", extra=fields, exc_info=cause)
+    else:
+        log.warning("set aside", extra=fields)
+    return dead
+
+
+def _text(value: bytes | None) -> tuple[str | None, Literal["utf-8", "base64"]]:
+    if value is None:
+        return None, "utf-8"
+    try:
+        return value.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode(), "base64"

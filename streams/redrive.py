@@ -1,0 +1,144 @@
+"""`leadscore dead-letters`: see what the stages set aside, and send it back once fixed.
+
+Listing reads the whole dead-letter topic (it is never consumed by a group, so nothing is
+lost by looking). Re-driving produces each chosen letter's original bytes to the topic it
+was read from, with its key, where the stage reads it again as a new record: a raw record
+is mapped again, an `events` message scored again. Scoring recognises events it has
+already decided by their ids, so re-driving a letter twice decides nothing twice.
+
+A record read again after a crash may be set aside twice; letters are told apart by the
+stage and the position they came from, and each is listed and re-driven once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams.dead_letters import REDRIVABLE, DeadLetter, key_bytes, raw_bytes
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which letters a command acts on; each given field must match."""
+
+    source: str | None = None
+    stage: str | None = None
+    #: A part of the reason, matched ignoring case.
+    reason: str | None = None
+    #: Letters set aside at or after this ISO time (their `at`).
+    since: str | None = None
+
+    def __call__(self, dead: DeadLetter) -> bool:
+        return ((self.source is None or dead["source"] == self.source)
+                and (self.stage is None or dead["stage"] == self.stage)
+                and (self.reason is None or self.reason.lower() in dead["reason"].lower())
+                and (self.since is None or dead["at"] >= self.since))
+
+
+def read_letters(bootstrap_servers: str, topic: str) -> list[DeadLetter]:
+    """Every letter on `topic`, oldest first per partition, each position once."""
+    letters: dict[tuple[str, str, int, int], DeadLetter] = {}
+    for value in _read_all(bootstrap_servers, topic):
+        try:
+            dead = orjson.loads(value)
+            place = (dead["stage"], dead["topic"], dead["partition"], dead["offset"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue  # not a letter of ours: nothing to list or re-drive
+        letters.setdefault(place, dead)
+    return list(letters.values())
+
+
+def summarise(letters: Iterable[DeadLetter]) -> list[tuple[str, str, str, int]]:
+    """(source, stage, reason, count), most frequent first; a reason is cut to 120
+    characters, so letters that differ only in a long tail are counted together."""
+    counts = Counter((d["source"], d["stage"], d["reason"][:120]) for d in letters)
+    return [(*group, count) for group, count in counts.most_common()]
+
+
+@dataclass
+class Redriven:
+    sent: int = 0
+    #: (letter position, why it was not sent)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def redrive(bootstrap_servers: str, letters: Iterable[DeadLetter], max_bytes: int) -> Redriven:
+    """Produce each letter's original record to the topic it was read from; waits for the
+    acknowledgements."""
+    outcome = Redriven()
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","), acks="all",
+                             max_request_size=max_bytes)
+    try:
+        futures = []
+        for dead in letters:
+            where = f"{dead['topic']}/{dead['partition']}@{dead['offset']}"
+            if dead["stage"] not in REDRIVABLE:
+                outcome.skipped.append((where, _NOT_REDRIVABLE[dead["stage"]]))
+                continue
+            value = raw_bytes(dead)
+            if value is None:
+                value = _read_at(bootstrap_servers, dead)
+            if value is None:
+                outcome.skipped.append((where, "the original is no longer on its topic"))
+                continue
+            futures.append(producer.send(dead["topic"], key=key_bytes(dead), value=value))
+        producer.flush(timeout=60)
+        for future in futures:
+            future.get(timeout=30)
+            outcome.sent += 1
+    finally:
+        producer.close()
+    return outcome
+
+
+_NOT_REDRIVABLE = {
+    "rules": "a refused rule set: fix the files and `leadscore rules publish` them",
+    "decay": "a failed decay runs again with the prospect's next change",
+    "outbox": "a changelog record: the prospect's next change publishes its state again",
+}
+
+
+def _read_all(bootstrap_servers: str, topic: str) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
+                             enable_auto_commit=False, consumer_timeout_ms=5000)
+    try:
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        values: list[bytes] = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            polled = consumer.poll(timeout_ms=2000)
+            if not polled:
+                break
+            values.extend(r.value for records in polled.values() for r in records
+                          if r.value is not None)
+        return values
+    finally:
+        consumer.close()
+
+
+def _read_at(bootstrap_servers: str, dead: DeadLetter) -> bytes | None:
+    """The value at a letter's original position, if the topic still holds it."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
+                             enable_auto_commit=False)
+    try:
+        tp = TopicPartition(dead["topic"], dead["partition"])
+        consumer.assign([tp])
+        consumer.seek(tp, dead["offset"])
+        for records in consumer.poll(timeout_ms=5000, max_records=1).values():
+            for record in records:
+                if record.offset == dead["offset"]:
+                    value: bytes | None = record.value
+                    return value
+        return None
+    finally:
+        consumer.close()
