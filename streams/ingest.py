@@ -37,7 +37,7 @@ from leadscore.events import describe_error
 from leadscore.settings import Settings
 from streams.scoring import event_message
 from streams.sources import Source, discover_sources
-from streams.topics import batch_size, fits
+from streams.topics import batch_size, fits, max_event_bytes
 
 #: The Standard Webhooks headers (standardwebhooks.com): a message id, Unix seconds, and
 #: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (several, space-separated, may be sent).
@@ -180,7 +180,7 @@ def check_item(source: Source, item: Any, max_bytes: int) -> RawRecord | ItemErr
     for number, event in enumerate(events):
         message = orjson.dumps(event_message(event.model_dump(mode="json"),
                                              _LARGEST_POSITION, number))
-        if not fits(event.prospect.key.encode(), message, max_bytes // 4):
+        if not fits(event.prospect.key.encode(), message, max_event_bytes(max_bytes)):
             return ItemError(None, f"it maps to an event of {len(message)} bytes; an event "
                                    f"holds at most a quarter of {max_bytes} (message_max_bytes)",
                              too_large=True)

@@ -60,18 +60,33 @@ def accept(pipeline: Pipeline, value: bytes) -> RuleSet | str:
 
 
 async def follow_rules(pipeline: Pipeline) -> None:
-    """A worker task: apply every published rule set, from the first to the last."""
+    """A worker task: apply the rule set in force, then every one published later."""
     metrics.RULES_VERSION.labels(pipeline.rules.version).set(1)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=pipeline.settings.kafka_bootstrap_servers, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        consumer.assign([TopicPartition(pipeline.topics["rules"], 0)])
+        partition = TopicPartition(pipeline.topics["rules"], 0)
+        consumer.assign([partition])
         await consumer.seek_to_beginning()
+        end = (await consumer.end_offsets([partition]))[partition]
+        # What was published before the start is history: the last version that passes is
+        # the one in force (a refused one was set aside when it was published, not again at
+        # every start).
+        history: list[Any] = []
+        later: list[Any] = []
+        while await consumer.position(partition) < end:
+            for record in (await consumer.getmany(partition, timeout_ms=1000)).get(partition, []):
+                (later if record.offset >= end else history).append(record)
+        for record in reversed(history):
+            if record.key == RULES_KEY and record.value is not None and not isinstance(
+                    _accept_safely(pipeline, record.value)[0], str):
+                break
+        for record in later:
+            await _follow(pipeline, record)
         async for record in consumer:
-            if record.key == RULES_KEY and record.value is not None:
-                await _follow(pipeline, record)
+            await _follow(pipeline, record)
     finally:
         await consumer.stop()
 
@@ -79,11 +94,9 @@ async def follow_rules(pipeline: Pipeline) -> None:
 async def _follow(pipeline: Pipeline, record: Any) -> None:
     """Accept one published version, or set it aside with why it was refused (the running
     rules stay in force)."""
-    cause: Exception | None = None
-    try:
-        outcome = accept(pipeline, record.value)
-    except Exception as error:  # a bug of ours on this record: the feed goes on
-        outcome, cause = describe(error), error
+    if record.key != RULES_KEY or record.value is None:
+        return
+    outcome, cause = _accept_safely(pipeline, record.value)
     if not isinstance(outcome, str):
         return
     metrics.RULES_REFUSED.inc()
@@ -91,6 +104,16 @@ async def _follow(pipeline: Pipeline, record: Any) -> None:
     await pipeline.producer.send_and_wait(
         pipeline.topics["dead-letter"], key=record.key,
         value=encode(dead, pipeline.settings.message_max_bytes))
+
+
+def _accept_safely(
+    pipeline: Pipeline, value: bytes
+) -> tuple[RuleSet | str, Exception | None]:
+    """`accept`, with a bug of ours on this record made a reason (and its exception)."""
+    try:
+        return accept(pipeline, value), None
+    except Exception as error:  # the feed goes on
+        return describe(error), error
 
 
 def publish_rules(settings: Settings, path: Path) -> str:

@@ -100,6 +100,13 @@ def wait_for_topics(bootstrap_servers: str, names: Iterable[str], timeout: float
             time.sleep(0.05)
 
 
+def max_event_bytes(max_bytes: int) -> int:
+    """The largest `events` message: a quarter of the record size limit, because a
+    prospect's state holds an event while it waits for an identity hand-over, and that
+    state must still fit a changelog record."""
+    return max_bytes // 4
+
+
 def topic_size(bootstrap_servers: str, topic: str) -> int:
     """How many records `topic` has received: the sum of its partitions' end offsets."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)

@@ -25,7 +25,7 @@ from streams.due_index import DueIndex
 from streams.ingest import ingest
 from streams.scoring import Table, event_message, handle
 from streams.sources import map_raw
-from streams.topics import fits
+from streams.topics import fits, max_event_bytes
 from tests.hostile import SOURCES, VALID_EVENT, documents, dumps, events_messages, payloads
 from tests.scoring_events import DEFAULT_RULES
 
@@ -137,7 +137,7 @@ def test_ingest_answers_every_body_with_a_client_status(source: str, body: bytes
         assert isinstance(mapped, list)
         for event in mapped:
             message = orjson.dumps(event_message(event.model_dump(mode="json"), ("r/0", 1)))
-            assert fits(None, message, SETTINGS.message_max_bytes // 4)
+            assert fits(None, message, max_event_bytes(SETTINGS.message_max_bytes))
 
 
 @_FUZZ

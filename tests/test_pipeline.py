@@ -188,6 +188,13 @@ def test_a_published_rule_change_applies_live_and_a_bad_one_is_refused(
         still = _wait_for_decisions(settings, worker, "cy@acme.example", 2)
         assert {d["rules_version"] for d in still} == {new_version}
 
+    # A worker started later puts the last version that passes in force, quietly.
+    with running_worker(settings, tmp_path / "restarted.log") as worker:
+        produce(settings, "raw.canonical", [orjson.dumps(canonical("r-4", "di@acme.example"))])
+        restarted = _wait_for_decisions(settings, worker, "di@acme.example", 2)
+        assert {d["rules_version"] for d in restarted} == {new_version}
+        assert '"level":"error"' not in worker.log() and "pointz" not in worker.log()
+
 
 def _wait_for_log(worker: Worker, text: str) -> None:
     wait_for(lambda: text in worker.log(), 60,
