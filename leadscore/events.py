@@ -52,6 +52,8 @@ EARLIEST_SECONDS, LATEST_SECONDS = EARLIEST_TIME.timestamp(), LATEST_TIME.timest
 _TIME_RANGE = f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} UTC"
 #: Longest ids: a prospect remembers its recent event ids, which bounds its state's size.
 MAX_ID_LENGTH = 512
+#: Longest email address (RFC 5321) and domain name (RFC 1035).
+MAX_EMAIL_LENGTH, MAX_DOMAIN_LENGTH = 320, 253
 
 
 def check_time(value: datetime) -> datetime:
@@ -82,7 +84,7 @@ class ProspectRef(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=MAX_EMAIL_LENGTH)
     anonymous_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
 
     @model_validator(mode="after")
@@ -102,7 +104,7 @@ class ProspectRef(BaseModel):
 class AccountRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    domain: str | None = Field(default=None, max_length=253)
+    domain: str | None = Field(default=None, max_length=MAX_DOMAIN_LENGTH)
 
 
 class Event(BaseModel):

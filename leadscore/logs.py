@@ -46,6 +46,8 @@ class JsonFormatter(logging.Formatter):
 #: a worker's clients retries about ten times a second): one warning per interval says it.
 _RETRY_MESSAGES = frozenset({
     "Unable connect to node with id %s: %s",
+    'Unable connect to "%s:%s": %s',
+    "Error fetching metadata for topic %s: %s",
     "Unable to update metadata from %s",
     "Unable to request metadata from node with id %s: %r",
     'Unable to request metadata from "%s:%s": %s',

@@ -8,6 +8,8 @@ documents them; a test keeps that page in step with this model.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 
@@ -142,8 +144,20 @@ class Settings(BaseSettings):
     @field_validator("ingest_secret")
     @classmethod
     def _secret_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
+        """A secret signs and authorises: an empty one (or a `whsec_` key that decodes to
+        too few bytes) would let anyone in."""
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if not text.strip():
             raise ValueError("is empty: set a real secret, or unset it to run without one")
+        if text.startswith("whsec_"):
+            try:
+                key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+            except binascii.Error:
+                raise ValueError("a whsec_ secret must be base64 after the prefix") from None
+            if not 24 <= len(key) <= 64:
+                raise ValueError(f"a whsec_ secret must hold 24 to 64 bytes, not {len(key)}")
         return value
 
     def topic(self, name: str) -> str:

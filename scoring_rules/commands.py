@@ -10,14 +10,12 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from leadscore.events import check_time
-from leadscore.input_files import InputFileError, check_output_file, check_text_file
+from leadscore.arguments import InputFileError, aware_time, check_output_file, check_text_file
 from scoring_rules import compare, explain
 from scoring_rules.compile import RuleSet, load_rules
 from scoring_rules.errors import RulesError
@@ -70,21 +68,8 @@ def _rules_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _now_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--now", type=_aware_time, metavar="ISO8601",
+    parser.add_argument("--now", type=aware_time, metavar="ISO8601",
                         help="apply decays up to this time (default: the latest event time)")
-
-
-def _aware_time(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +01:00")
-    try:
-        return check_time(moment)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _default_rules() -> Path:

@@ -26,6 +26,8 @@ from pydantic import ValidationError
 from leadscore.events import (
     EARLIEST_SECONDS,
     LATEST_SECONDS,
+    MAX_DOMAIN_LENGTH,
+    MAX_EMAIL_LENGTH,
     MAX_ID_LENGTH,
     Event,
     RejectedLine,
@@ -146,11 +148,11 @@ def _fast_parse(raw: bytes) -> Occurrence | None:
                                      and type(account.get("domain", "")) is str))):
         return None
     email, anonymous_id = prospect.get("email"), prospect.get("anonymous_id")
-    if not ((email is None or (type(email) is str and len(email) <= 320))
+    if not ((email is None or (type(email) is str and len(email) <= MAX_EMAIL_LENGTH))
             and (anonymous_id is None or (type(anonymous_id) is str
                                           and len(anonymous_id) <= MAX_ID_LENGTH))
             and (email or anonymous_id)
-            and (account is None or len(account.get("domain") or "") <= 253)):
+            and (account is None or len(account.get("domain") or "") <= MAX_DOMAIN_LENGTH)):
         return None
     if len(when) == 20:  # the canonical form `2026-01-05T09:00:00Z`?
         seconds = _MINUTES.get(when[14:])

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from leadscore.arguments import aware_time
+
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """Register this area's subcommands."""
@@ -49,7 +51,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         chosen.add_argument("--source", help="only letters of this source (web, email, ...)")
         chosen.add_argument("--stage", help="only letters of this stage (parse, map, score, ...)")
         chosen.add_argument("--reason", metavar="TEXT", help="only letters whose reason has TEXT")
-        chosen.add_argument("--since", metavar="ISO8601",
+        chosen.add_argument("--since", metavar="ISO8601", type=aware_time,
                             help="only letters set aside at or after this time")
         if action == "list":
             chosen.add_argument("--full", action="store_true",
@@ -86,7 +88,7 @@ def run_dev_command(args: argparse.Namespace) -> int:
 def run_send(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
-    from leadscore.input_files import InputFileError, check_text_file
+    from leadscore.arguments import InputFileError, check_text_file
     from leadscore.settings import Settings
     from streams.send import send_file
     from streams.sources import SourceError, discover_sources

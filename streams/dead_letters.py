@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
 import orjson
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from leadscore.events import describe_error
 from leadscore.logs import mask_email
 from streams import metrics
+from streams.topics import fits
 
 log = logging.getLogger("leadscore.dead_letters")
+
+#: Keys longer than this are not used as the dead letter's record key (the letter keeps it).
+_MAX_KEY = 1024
 
 #: The stages that set records aside:
 #: parse (a raw record that is not its source's payload), map (a payload that does not map
@@ -79,13 +85,27 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def encode(dead: DeadLetter, max_bytes: int) -> bytes:
-    """The letter as a record value that fits in `max_bytes`: without its raw bytes (and
-    with a cut reason) when whole it would not."""
+def as_record(dead: DeadLetter, max_bytes: int) -> tuple[bytes | None, bytes]:
+    """The letter as a (key, value) record that fits `max_bytes`: whole if it can be, else
+    without its raw bytes (and with its reason cut), else without its key as well."""
+    key = dead["key"].encode() if dead["key"] and len(dead["key"]) <= _MAX_KEY else None
     value = orjson.dumps(dead)
-    if len(value) <= max_bytes:
-        return value
-    return orjson.dumps({**dead, "raw": None, "reason": dead["reason"][:2000]})
+    if fits(key, value, max_bytes):
+        return key, value
+    dead = {**dead, "raw": None, "reason": dead["reason"][:2000]}
+    value = orjson.dumps(dead)
+    if fits(key, value, max_bytes):
+        return key, value
+    return None, orjson.dumps({**dead, "key": None})
+
+
+async def send(
+    producer: AIOKafkaProducer, topic: str, dead: DeadLetter, max_bytes: int
+) -> Awaitable[Any]:
+    """Produce `dead` to the dead-letter `topic`; returns the acknowledgement to await."""
+    key, value = as_record(dead, max_bytes)
+    ack: Awaitable[Any] = await producer.send(topic, key=key, value=value)
+    return ack
 
 
 def raw_bytes(dead: DeadLetter) -> bytes | None:

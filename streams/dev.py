@@ -56,7 +56,8 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
   rules        {settings.rules_path}
 """, flush=True)
         report = send_file(discover_sources()["canonical"], examples,
-                           settings.topic("raw.canonical"), settings.kafka_bootstrap_servers)
+                           settings.topic("raw.canonical"), settings.kafka_bootstrap_servers,
+                           settings.message_max_bytes)
         print(f"sent {report.sent} example events from {examples} "
               f"({len(report.rejected)} refused); decisions follow. Ctrl-C stops.\n", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

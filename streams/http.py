@@ -18,6 +18,8 @@ import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
@@ -44,6 +46,9 @@ async def start_web(pipeline: Pipeline) -> web.AppRunner:
                 body = await _read_at_most(request, limit + 1)
         except TimeoutError:
             result = IngestResult(408, error=f"the body did not arrive within {timeout} s")
+        except (ValueError, RequestPayloadError, HttpProcessingError) as error:
+            # e.g. a Content-Encoding the body is not in, or a broken chunked encoding
+            result = IngestResult(400, error=f"the body could not be read: {error}")
         else:
             result = _decide(source, body, request, pipeline)
         if result.status == 202:
@@ -75,14 +80,15 @@ async def start_web(pipeline: Pipeline) -> web.AppRunner:
 
 
 def _decide(source: str, body: bytes, request: web.Request, pipeline: Pipeline) -> IngestResult:
-    """`ingest`'s answer; a bug of ours on one request is logged and answered 400, so no
-    input is ever answered 500."""
+    """`ingest`'s answer. A bug of ours on one request is logged and answered 503: the
+    sender retries it later, when the fix may be deployed, instead of dropping it."""
     try:
         return ingest(source, body, request.headers, pipeline.settings, pipeline.sources,
                       now=time.time())
     except Exception as error:
         log.exception("ingest: a request could not be checked", extra={"source": source})
-        return IngestResult(400, error=f"the request could not be checked ({type(error).__name__})")
+        return IngestResult(503, error=f"the request could not be checked ({type(error).__name__}"
+                                       ", a fault of ours, logged): send it again later")
 
 
 async def produce_whole(producer: AIOKafkaProducer, topic: str, records: list[RawRecord]) -> None:

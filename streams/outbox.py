@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from leadscore.logs import mask_email
 from streams import metrics
-from streams.dead_letters import counted, describe, encode, letter
+from streams.dead_letters import as_record, counted, describe, letter
 from streams.scoring import outbox, position_of
 from streams.topics import fits
 
@@ -64,8 +64,8 @@ async def publish_outbox(pipeline: Pipeline) -> None:
                     except Exception as error:  # a bug of ours on one record: set aside
                         dead = counted(letter("outbox", describe(error),
                                               record, "changelog", error), error)
-                        messages = [(topics["dead-letter"], record.key,
-                                     encode(dead, settings.message_max_bytes))]
+                        messages = [(topics["dead-letter"], *as_record(
+                            dead, settings.message_max_bytes))]
                     for topic, key, value in messages:
                         sends.append(await producer.send(topic, key=key, value=value))
             if sends:
@@ -76,12 +76,13 @@ async def publish_outbox(pipeline: Pipeline) -> None:
         await consumer.stop()
 
 
-def _messages(pipeline: Pipeline, record: Any) -> list[tuple[str, bytes, bytes]]:
+def _messages(pipeline: Pipeline, record: Any) -> list[tuple[str, bytes | None, bytes]]:
     """What one changelog record asks to publish, as (topic, key, value), all checked to
     fit before any is sent."""
     topics, limit = pipeline.topics, pipeline.settings.message_max_bytes
     entry = orjson.loads(record.value) if record.value else None
-    messages, decisions = [], []
+    messages: list[tuple[str, bytes | None, bytes]] = []
+    decisions = []
     for kind, key, item in outbox(entry, position_of(record)):
         topic = topics["decisions"] if kind == "decision" else topics["events"]
         message = (topic, key.encode(), orjson.dumps(item))

@@ -35,11 +35,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from leadscore.logs import mask_email
 from leadscore.settings import Settings
 from scoring_rules import RuleSet
 from streams import metrics
-from streams.dead_letters import DeadLetter, counted, describe, encode, letter
+from streams.dead_letters import DeadLetter, counted, describe, letter, send
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.outbox import changelog_topic
@@ -169,18 +168,26 @@ async def _process(
 
 
 async def _write_changes(pipeline: Pipeline, partition: int, table: Table) -> list[Awaitable[Any]]:
-    """Send the table's changes to the changelog; an entry too large for a record is kept in
-    the table, logged, and not written (the prospect's next change writes it again)."""
+    """Send the table's changes to the changelog. A prospect whose state grew too large for
+    a record (events parked while it waits for a hand-over, each up to the event limit) has
+    this batch's changes dropped, in the table too, and set aside: the table never holds
+    what the changelog does not."""
     limit = pipeline.settings.message_max_bytes
+    changes = [(key, key.encode(), orjson.dumps(entry)) for key, entry in table.take_changes()]
+    too_large = {key: len(value) for key, name, value in changes if not fits(name, value, limit)}
     acks = []
-    for key, entry in table.take_changes():
-        name, value = key.encode(), orjson.dumps(entry)
-        if not fits(name, value, limit):
-            log.error("a prospect's state is too large for the changelog; not written",
-                      extra={"key": mask_email(key), "bytes": len(value), "limit": limit})
-            continue
-        acks.append(await pipeline.producer.send(
-            pipeline.topics["changelog"], key=name, value=value, partition=partition))
+    for key, size in too_large.items():
+        table.discard(key)
+        where = SimpleNamespace(topic=pipeline.topics["changelog"], partition=partition,
+                                offset=-1, key=key.encode(), value=None)
+        reason = (f"the prospect's state grew to {size} bytes, over message_max_bytes "
+                  f"({limit}): this batch's changes to it were dropped")
+        acks.append(await send(pipeline.producer, pipeline.topics["dead-letter"],
+                               counted(letter("score", reason, where, "events")), limit))
+    for key, name, value in changes:
+        if key not in too_large:
+            acks.append(await pipeline.producer.send(
+                pipeline.topics["changelog"], key=name, value=value, partition=partition))
     return acks
 
 
@@ -200,8 +207,7 @@ async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Await
             messages = letter("map", describe(error), record, source, error)
             counted(messages, error)
         if isinstance(messages, dict):
-            sends.append(await producer.send(
-                topics["dead-letter"], key=record.key, value=encode(messages, limit)))
+            sends.append(await send(producer, topics["dead-letter"], messages, limit))
             continue
         for key, value in messages:
             sends.append(await producer.send(topics["events"], key=key, value=value))
@@ -234,24 +240,23 @@ async def _score(processor: Processor, partition: int, records: list[Any]) -> li
     sends = []
     for record in records:
         started = time.perf_counter()
-        dead = _score_one(pipeline.rules, owned, record)
+        dead = score_one(pipeline.rules, owned, record)
         if dead is not None:
-            sends.append(await pipeline.producer.send(
-                pipeline.topics["dead-letter"], key=record.key,
-                value=encode(dead, pipeline.settings.message_max_bytes)))
+            sends.append(await send(pipeline.producer, pipeline.topics["dead-letter"], dead,
+                                    pipeline.settings.message_max_bytes))
         metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
     return sends
 
 
-def _score_one(rules: RuleSet, owned: Owned, record: Any) -> DeadLetter | None:
+def score_one(rules: RuleSet, owned: Owned, record: Any) -> DeadLetter | None:
     """Score one `events` record; its counted dead letter if it cannot be."""
     try:
         if record.key is None or record.value is None:
             raise ValueError("an events message needs a key (the prospect) and a value")
         message = orjson.loads(record.value)
-        handle(rules, owned.table, owned.index, record.key.decode(), message, record.offset)
-        if message["kind"] == "event":
-            occurred = datetime.fromisoformat(message["event"]["occurred_at"])
+        occurred = handle(rules, owned.table, owned.index, record.key.decode(), message,
+                          record.offset)
+        if occurred is not None:
             owned.clock.saw(time.monotonic(), occurred)
     except ValueError as error:  # bad input: not JSON, not a message, an invalid event
         return counted(letter("score", describe(error), record, "events"))
@@ -274,11 +279,9 @@ async def _run_decays(processor: Processor) -> list[Awaitable[Any]]:
         for key, error in run_due_decays(pipeline.rules, owned.table, owned.index, now):
             where = SimpleNamespace(topic=pipeline.topics["events"], partition=partition,
                                     offset=-1, key=key.encode(), value=None)
-            dead = counted(letter("decay", describe(error), where,
-                                  "events", error), error)
-            sends.append(await pipeline.producer.send(
-                pipeline.topics["dead-letter"], key=key.encode(),
-                value=encode(dead, settings.message_max_bytes)))
+            dead = counted(letter("decay", describe(error), where, "events", error), error)
+            sends.append(await send(pipeline.producer, pipeline.topics["dead-letter"], dead,
+                                    settings.message_max_bytes))
     return sends
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -30,23 +31,24 @@ class Selection:
     stage: str | None = None
     #: A part of the reason, matched ignoring case.
     reason: str | None = None
-    #: Letters set aside at or after this ISO time (their `at`).
-    since: str | None = None
+    #: Letters set aside at or after this time (their `at`).
+    since: datetime | None = None
 
     def __call__(self, dead: DeadLetter) -> bool:
         return ((self.source is None or dead["source"] == self.source)
                 and (self.stage is None or dead["stage"] == self.stage)
                 and (self.reason is None or self.reason.lower() in dead["reason"].lower())
-                and (self.since is None or dead["at"] >= self.since))
+                and (self.since is None or datetime.fromisoformat(dead["at"]) >= self.since))
 
 
 def read_letters(bootstrap_servers: str, topic: str) -> list[DeadLetter]:
     """Every letter on `topic`, oldest first per partition, each position once."""
-    letters: dict[tuple[str, str, int, int], DeadLetter] = {}
+    letters: dict[tuple[str, str, int, int, str | None], DeadLetter] = {}
     for value in _read_all(bootstrap_servers, topic):
         try:
             dead = orjson.loads(value)
-            place = (dead["stage"], dead["topic"], dead["partition"], dead["offset"])
+            place = (dead["stage"], dead["topic"], dead["partition"], dead["offset"],
+                     dead["key"] if dead["offset"] < 0 else None)
         except (orjson.JSONDecodeError, KeyError, TypeError):
             continue  # not a letter of ours: nothing to list or re-drive
         letters.setdefault(place, dead)
@@ -86,6 +88,8 @@ def redrive(bootstrap_servers: str, letters: Iterable[DeadLetter], max_bytes: in
             if value is None:
                 outcome.skipped.append((where, "the original is no longer on its topic"))
                 continue
+            if dead["stage"] == "score":
+                value = without_origin(value)
             futures.append(producer.send(dead["topic"], key=key_bytes(dead), value=value))
         producer.flush(timeout=60)
         for future in futures:
@@ -98,9 +102,22 @@ def redrive(bootstrap_servers: str, letters: Iterable[DeadLetter], max_bytes: in
 
 _NOT_REDRIVABLE = {
     "rules": "a refused rule set: fix the files and `leadscore rules publish` them",
-    "decay": "a failed decay runs again with the prospect's next change",
-    "outbox": "a changelog record: the prospect's next change publishes its state again",
+    "decay": "a failed decay is scheduled again by the prospect's next change",
+    "outbox": "a changelog record whose decisions were not published: see its reason",
 }
+
+
+def without_origin(value: bytes) -> bytes:
+    """An `events` message without the position it was first made from: sent back, it is
+    a new message, which that position would have scoring take for a repeat."""
+    try:
+        message = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+    if isinstance(message, dict) and "origin" in message:
+        del message["origin"]
+        return orjson.dumps(message)
+    return value
 
 
 def _read_all(bootstrap_servers: str, topic: str) -> list[bytes]:

@@ -21,7 +21,7 @@ from kafka import KafkaProducer
 from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
 from streams import metrics
-from streams.dead_letters import counted, describe, encode, letter
+from streams.dead_letters import counted, describe, letter, send
 from streams.sources import all_event_types
 
 if TYPE_CHECKING:
@@ -101,9 +101,8 @@ async def _follow(pipeline: Pipeline, record: Any) -> None:
         return
     metrics.RULES_REFUSED.inc()
     dead = counted(letter("rules", outcome, record, "rules", cause), cause)
-    await pipeline.producer.send_and_wait(
-        pipeline.topics["dead-letter"], key=record.key,
-        value=encode(dead, pipeline.settings.message_max_bytes))
+    await (await send(pipeline.producer, pipeline.topics["dead-letter"], dead,
+                      pipeline.settings.message_max_bytes))
 
 
 def _accept_safely(

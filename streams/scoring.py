@@ -105,36 +105,44 @@ def event_message(
 def handle(
     rules: RuleSet, table: Table, index: DueIndex, key: str, message: Message,
     offset: int | None = None,
-) -> None:
+) -> datetime | None:
     """Apply one message of `key`, read at `offset` of its `events` partition, writing each
-    changed entry to `table`. Without an offset (a message that never went through Kafka)
-    only the engine's remembered ids recognise a repeat."""
+    changed entry to `table`; returns the event's time when the message is an event. Without
+    an offset (a message that never went through Kafka) only the engine's remembered ids
+    recognise a repeat. A message no stage of ours writes raises a ValueError and changes
+    nothing."""
     kind = _checked_kind(key, message)
+    # Checked first: a forwarded or parked event is scored later, among others, where
+    # failing would leave a prospect waiting for ever.
+    event = Event.model_validate(message["event"]) if kind == "event" else None
+    occurred = event.occurred_at if event is not None else None
     entry = _fresh(table.get(key))
     if offset is not None:
         if offset <= entry["offset"]:
-            return  # read again after a crash: applied, and its change is durable
+            return occurred  # read again after a crash: applied, and its change is durable
         entry["offset"] = offset
     if "origin" in message:
         partition, position = message["origin"]
         if position <= entry["origins"].get(partition, [-1]):
-            return  # a raw record mapped again, or a forward published again, after a crash
+            return occurred  # a raw record mapped again, or a forward published again
         entry["origins"] = {**entry["origins"], partition: position}
     scored: ProspectState | None = None  # the new state, when this message made one
-    if kind == "event":
-        scored = _on_event(rules, entry, key, message["event"])
+    if event is not None:
+        scored = _on_event(rules, entry, key, message["event"], event)
     elif kind == "claim":
         _hand_over(entry, key, message["into"])
     elif kind == "absorb":
         if entry["awaiting"] != message["source"]:
-            return  # a repeat of an answer already taken
+            return None  # a repeat of an answer already taken
         entry["awaiting"] = None
         if message["state"] is not None:
             scored = _merge(rules, entry, key, ProspectState.from_dict(message["state"]))
         parked, entry["pending"] = entry["pending"], []
         for payload in parked:
-            scored = _on_event(rules, entry, key, payload) or scored
+            parked_event = Event.model_validate(payload)
+            scored = _on_event(rules, entry, key, payload, parked_event) or scored
     _store(rules, table, index, key, entry, scored)
+    return occurred
 
 
 def _checked_kind(key: str, message: Message) -> str:
@@ -143,6 +151,10 @@ def _checked_kind(key: str, message: Message) -> str:
     parks a prospect."""
     kind = message.get("kind") if isinstance(message, dict) else None
     anonymous = key.startswith(ANON_PREFIX)
+    origin = message.get("origin", ("", [0])) if isinstance(message, dict) else None
+    if not (isinstance(origin, list | tuple) and len(origin) == 2 and isinstance(origin[0], str)
+            and isinstance(origin[1], list) and all(type(n) is int for n in origin[1])):
+        kind = None
     if kind == "event" and isinstance(message.get("event"), dict):
         return kind
     if kind == "claim" and anonymous and _is_key(message.get("into")):
@@ -160,15 +172,13 @@ def _is_key(value: Any, prefix: str = "") -> bool:
 
 
 def _on_event(
-    rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any]
+    rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any], event: Event
 ) -> ProspectState | None:
-    """Score, park or forward one event; return the new state if it was scored."""
+    """Score, park or forward one event (`payload`, validated as `event`); return the new
+    state if it was scored."""
     if entry["moved_to"]:
         entry["forwards"].append((entry["moved_to"], event_message(payload)))
         return None
-    # Checked before it may be parked: an event that fails later, while it is scored among
-    # parked ones, would leave the prospect waiting for ever.
-    event = Event.model_validate(payload)
     if entry["awaiting"]:
         entry["pending"].append(payload)
         return None

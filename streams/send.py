@@ -88,8 +88,7 @@ def _skip_space(text: str, position: int) -> int:
 
 
 def send_file(
-    source: Source, path: Path, topic: str, bootstrap_servers: str,
-    max_bytes: int = 1_048_576,
+    source: Source, path: Path, topic: str, bootstrap_servers: str, max_bytes: int,
 ) -> SendReport:
     """Check every item of `path` and produce the valid ones to `topic`; waits for the acks.
     `max_bytes` is the record size limit (`message_max_bytes`)."""

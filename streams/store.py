@@ -14,6 +14,7 @@ and the re-delivered event would then be skipped as already applied.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -24,6 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from leadscore.settings import Settings
 from streams.scoring import Entry
+
+log = logging.getLogger("leadscore.worker")
 
 #: A staged change: the key and its new entry, each to be written to the changelog.
 Change = tuple[str, Entry]
@@ -66,6 +69,10 @@ class Table(MutableMapping[str, Entry]):
         """The changes staged since the last call, each to be written to the changelog."""
         changes, self._changes = self._changes, []
         return changes
+
+    def discard(self, key: str) -> None:
+        """Drop the staged changes of `key`: it reads as the store holds it again."""
+        self._staged.pop(key, None)
 
     def flush(self, offset: int) -> None:
         """Apply the staged changes, now in the changelog up to `offset`, to the store."""
@@ -130,7 +137,13 @@ async def restore_tables(
             batches = await consumer.getmany(*behind, timeout_ms=500, max_records=10_000)
             for tp, records in batches.items():
                 for record in records:
-                    by_tp[tp].restore(record.key.decode(), record.value, record.offset)
+                    try:
+                        by_tp[tp].restore(record.key.decode(), record.value, record.offset)
+                    except (AttributeError, ValueError) as error:  # no key, or not JSON
+                        # The outbox sets the same record aside; the table goes on without it.
+                        log.error("an unreadable changelog record was skipped", extra={
+                            "position": f"{tp.topic}/{tp.partition}@{record.offset}",
+                            "error": repr(error)})
                 read += len(records)
             behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
         return read

@@ -8,7 +8,7 @@ and a valid event sent next is still decided.
 
 from __future__ import annotations
 
-import contextlib
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -21,10 +21,13 @@ from leadscore.events import Event
 from leadscore.settings import Settings
 from scoring_rules import load_rules
 from scoring_rules.replay import replay_lines
+from streams.decay_clock import PartitionClock
 from streams.due_index import DueIndex
 from streams.ingest import ingest
-from streams.scoring import Table, event_message, handle
+from streams.processor import Owned, score_one
+from streams.scoring import event_message
 from streams.sources import map_raw
+from streams.store import Table
 from streams.topics import fits, max_event_bytes
 from tests.hostile import SOURCES, VALID_EVENT, documents, dumps, events_messages, payloads
 from tests.scoring_events import DEFAULT_RULES
@@ -153,24 +156,39 @@ def test_the_map_stage_turns_any_raw_record_into_events_or_a_reason(
         assert all(isinstance(event, Event) for event in mapped)
 
 
+_KEYS = ["ana@acme.example", "anon:v1"]
+_origins = st.one_of(documents, st.tuples(st.sampled_from(["p.raw.web/0", "c/1"]), st.lists(
+    st.integers(-3, 3), min_size=2, max_size=2)).map(list))
+
+
 @_FUZZ
-@given(message=events_messages)
-def test_after_any_events_message_a_valid_event_for_the_same_prospect_is_decided(
-    message: Any,
+@given(key=st.sampled_from([*_KEYS, None]), message=st.one_of(
+    events_messages.map(dumps), st.binary(max_size=50),
+    st.tuples(events_messages, _origins).map(
+        lambda m: dumps({**m[0], "origin": m[1]} if isinstance(m[0], dict) else m[0]))))
+def test_after_any_events_record_a_valid_event_for_the_same_prospect_is_decided(
+    key: str | None, message: bytes,
 ) -> None:
-    table: Table = {}
-    index = DueIndex()
-    key = "ana@acme.example"
-    with contextlib.suppress(Exception):  # the processor sets it aside; what comes next counts
-        handle(RULES, table, index, key, message, 0)
-    # The prospect's visitor hands over at once (as the live pipeline does), then the
-    # valid event scores.
-    handle(RULES, table, index, key, {"kind": "event", "event": VALID_EVENT}, 1)
-    if table[key]["awaiting"]:
-        handle(RULES, table, index, key,
-               {"kind": "absorb", "source": "anon:v1", "state": None}, 2)
-    decided = table[key]["decisions"]
+    owned = Owned(Table({}, None), DueIndex(), PartitionClock(0.0))
+    dead = score_one(RULES, owned, events_record(key, message, 0))
+    if dead is not None:
+        assert dead["stage"] == "score" and dead["reason"] and dead["offset"] == 0
+    for target in _KEYS:  # then the stage decides valid events, the hand-over included
+        valid = {**VALID_EVENT, "id": f"ok-{target}"}
+        if target.startswith("anon:"):
+            valid["prospect"] = {"anonymous_id": "v1"}
+        assert score_one(RULES, owned, events_record(
+            target, orjson.dumps({"kind": "event", "event": valid}), 1)) is None
+    if owned.table["ana@acme.example"]["awaiting"]:
+        assert score_one(RULES, owned, events_record("ana@acme.example", orjson.dumps(
+            {"kind": "absorb", "source": "anon:v1", "state": None}), 2)) is None
+    decided = owned.table["ana@acme.example"]["decisions"]
     assert ("pricing-page", 5) in [(d.get("rule"), d.get("delta")) for d in decided]
+
+
+def events_record(key: str | None, value: bytes, offset: int) -> SimpleNamespace:
+    return SimpleNamespace(topic="p.events", partition=0, offset=offset,
+                           key=None if key is None else key.encode(), value=value)
 
 
 @pytest.mark.parametrize("value", [

@@ -18,6 +18,7 @@ from streams.sources import discover_sources
 SECRET = "s3cret-token"
 SETTINGS = Settings(ingest_secret=SecretStr(SECRET), ingest_max_bytes=4096)
 BEARER = {"Authorization": f"Bearer {SECRET}"}
+NOW = 1_796_000_000
 
 
 def sendgrid(event_id: str, email: str = "ana@acme.example", **fields: Any) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def test_a_valid_batch_is_accepted_whole_and_keyed_by_prospect() -> None:
         sendgrid("e1", "Ana@Acme.example"),
         sendgrid("e2", "bo@beta.example", event="delivered"),
     ]
-    result = ingest("email", orjson.dumps(batch), BEARER, SETTINGS)
+    result = ingest("email", orjson.dumps(batch), BEARER, SETTINGS, now=NOW)
     assert (result.status, result.body) == (202, {"accepted": 2})
     assert result.topic == "leadscore.raw.email"
     assert [orjson.loads(r.value) for r in result.records] == batch
@@ -45,7 +46,7 @@ def test_a_valid_batch_is_accepted_whole_and_keyed_by_prospect() -> None:
 
 
 def test_a_single_object_is_a_batch_of_one() -> None:
-    result = ingest("email", orjson.dumps(sendgrid("e1")), BEARER, SETTINGS)
+    result = ingest("email", orjson.dumps(sendgrid("e1")), BEARER, SETTINGS, now=NOW)
     assert (result.status, result.body, len(result.records)) == (202, {"accepted": 1}, 1)
 
 
@@ -53,7 +54,7 @@ def test_any_invalid_item_rejects_the_whole_batch_with_every_reason() -> None:
     missing_id = sendgrid("e2")
     del missing_id["sg_event_id"]
     batch = [sendgrid("e1"), missing_id, "open", sendgrid("e4", timestamp="soon")]
-    result = ingest("email", orjson.dumps(batch), BEARER, SETTINGS)
+    result = ingest("email", orjson.dumps(batch), BEARER, SETTINGS, now=NOW)
     assert result.status == 400
     assert result.records == []
     assert result.body == {
@@ -79,13 +80,10 @@ def test_any_invalid_item_rejects_the_whole_batch_with_every_reason() -> None:
     ],
 )
 def test_a_body_that_is_no_batch_is_a_400(body: bytes, reason: str) -> None:
-    result = ingest("email", body, BEARER, SETTINGS)
+    result = ingest("email", body, BEARER, SETTINGS, now=NOW)
     assert result.status == 400
     [error] = result.body["errors"]
     assert error["index"] is None and error["reason"].startswith(reason)
-
-
-NOW = 1_796_000_000
 
 
 def signed(body: bytes, message_id: str = "msg_1", at: int = NOW,
@@ -125,7 +123,8 @@ def test_a_whsec_secret_is_the_base64_key_of_the_signatures() -> None:
     settings = Settings(ingest_secret=SecretStr(secret))
     body = orjson.dumps(sendgrid("e1"))
     assert ingest("email", body, signed(body, secret=secret), settings, now=NOW).status == 202
-    assert ingest("email", body, {"Authorization": f"Bearer {secret}"}, settings).status == 202
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert ingest("email", body, bearer, settings, now=NOW).status == 202
 
 
 @pytest.mark.parametrize("secret", ["", "   "])
@@ -153,24 +152,24 @@ def test_missing_or_wrong_credentials_are_a_401(headers: dict[str, str]) -> None
 
 def test_without_a_configured_secret_the_api_is_open() -> None:
     open_settings = Settings(ingest_secret=None)
-    assert ingest("email", orjson.dumps(sendgrid("e1")), {}, open_settings).status == 202
+    assert ingest("email", orjson.dumps(sendgrid("e1")), {}, open_settings, now=NOW).status == 202
 
 
 def test_a_body_over_the_limit_is_a_413_before_anything_else() -> None:
     body = orjson.dumps([sendgrid(f"e{i}") for i in range(60)])
     assert len(body) > 4096
-    result = ingest("email", body, {}, SETTINGS)
+    result = ingest("email", body, {}, SETTINGS, now=NOW)
     assert result.status == 413
     assert result.body == {"error": f"the body is {len(body)} bytes; the limit is 4096"}
 
 
 def test_an_unknown_source_is_a_404_for_an_authenticated_caller_only() -> None:
-    result = ingest("fax", b"{}", BEARER, SETTINGS)
+    result = ingest("fax", b"{}", BEARER, SETTINGS, now=NOW)
     assert result.status == 404
     installed = ", ".join(sorted(discover_sources()))
     assert result.body == {"error": f"no source named 'fax'; installed: {installed}"}
     assert {"crm", "email", "forms", "web", "webinar"} <= set(discover_sources())
-    assert ingest("fax", b"{}", {}, SETTINGS).status == 401
+    assert ingest("fax", b"{}", {}, SETTINGS, now=NOW).status == 401
 
 
 def test_a_worker_with_an_empty_secret_does_not_start(

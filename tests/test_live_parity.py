@@ -99,7 +99,7 @@ def live_states(settings: Settings, rules: RuleSet) -> dict[str, dict[str, Any]]
 
 def send(settings: Settings, path: Path) -> None:
     report = send_file(discover_sources()["canonical"], path, settings.topic("raw.canonical"),
-                       settings.kafka_bootstrap_servers)
+                       settings.kafka_bootstrap_servers, settings.message_max_bytes)
     assert report.sent > 0
 
 

@@ -216,6 +216,14 @@ def test_slow_clients_are_timed_out_and_oversized_output_is_a_413(
             assert headers_stalled.recv(4096) == b""  # disconnected
             assert time.monotonic() - started < 8
 
+        # A body that is not in the Content-Encoding it names: a 400, not a 500.
+        mislabelled = urllib.request.Request(
+            f"{worker.base_url}/v1/events/forms", data=form("gz@acme.example"), method="POST",
+            headers={"Content-Encoding": "gzip"})
+        with pytest.raises(urllib.error.HTTPError) as unreadable:
+            urllib.request.urlopen(mislabelled, timeout=10)
+        assert unreadable.value.code == 400
+
         # A body 200 bytes under the limit whose event would not fit: refused, not a crash.
         body = form("big@acme.example", fields={"title": "x" * 1_048_000})
         body = body.replace(b"x" * 1000, b"x" * (1000 - (len(body) - 1_048_376)), 1)

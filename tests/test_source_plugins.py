@@ -116,9 +116,9 @@ def test_an_installed_package_adds_a_source(site: Path) -> None:
     assert [(e.id, e.type, e.prospect.key) for e in mapped] == [
         ("chat:c-1", "chat.started", "ana@acme.example")
     ]
-    accepted = ingest("chat", orjson.dumps([raw]), {}, Settings(ingest_secret=None))
+    accepted = ingest("chat", orjson.dumps([raw]), {}, Settings(ingest_secret=None), now=0)
     assert (accepted.status, accepted.topic) == (202, "leadscore.raw.chat")
-    refused = ingest("chat", orjson.dumps({**raw, "mood": "happy"}), {}, Settings())
+    refused = ingest("chat", orjson.dumps({**raw, "mood": "happy"}), {}, Settings(), now=0)
     assert refused.body["errors"] == [
         {"index": 0, "reason": "mood: Extra inputs are not permitted"}
     ]

@@ -122,30 +122,33 @@ def all_event_types(sources: Mapping[str, Source] | None = None) -> dict[str, st
     return known
 
 
-def map_raw(source: str | Source, raw: bytes) -> list[Event] | Unmapped:
+def map_raw(source: str | Source, raw: bytes | None) -> list[Event] | Unmapped:
     """The map stage: one raw message of `source` -> its canonical events, or a dead letter.
 
     Never raises: a message that is not JSON or fails the payload model is a dead letter of
     stage "parse"; a mapping that fails or yields an invalid event, of stage "map".
     """
+    if raw is None:
+        return _unmapped(source if isinstance(source, str) else source.name, b"",
+                         "the record has no value", "parse")
     if isinstance(source, str):
         found = discover_sources().get(source)
         if found is None:
-            return _dead_letter(source, raw, f"no installed source named {source!r}", "parse")
+            return _unmapped(source, raw, f"no installed source named {source!r}", "parse")
         source = found
     try:
         payload = source.payload.model_validate_json(raw)
     except ValidationError as error:
-        return _dead_letter(source.name, raw, describe_error(error), "parse")
+        return _unmapped(source.name, raw, describe_error(error), "parse")
     try:
         return source.to_events(payload)
     except ValidationError as error:
-        return _dead_letter(source.name, raw, f"invalid event: {describe_error(error)}", "map")
+        return _unmapped(source.name, raw, f"invalid event: {describe_error(error)}", "map")
     except Exception as error:  # a plugin bug must not stop the stream
-        return _dead_letter(source.name, raw, f"{type(error).__name__}: {error}", "map")
+        return _unmapped(source.name, raw, f"{type(error).__name__}: {error}", "map")
 
 
-def _dead_letter(
+def _unmapped(
     source: str, raw: bytes, reason: str, stage: Literal["parse", "map"]
 ) -> Unmapped:
     text = raw.decode("utf-8", errors="replace")

@@ -1,4 +1,4 @@
-"""Files named on the command line, checked before any work starts.
+"""Command-line arguments checked before any work starts: files and times.
 
 A command given a missing file, a folder, an empty file or a binary one says so in one line
 (`leadscore: PATH: what is wrong`) and exits 2, instead of a traceback or an empty result
@@ -7,8 +7,12 @@ that looks like success.
 
 from __future__ import annotations
 
+import argparse
 import codecs
+from datetime import datetime
 from pathlib import Path
+
+from leadscore.events import check_time
 
 #: How much of a file is read to tell text from binary.
 _SAMPLE_BYTES = 65_536
@@ -45,3 +49,17 @@ def check_output_file(path: Path) -> None:
         raise InputFileError(f"{path}: is a folder; give a file name to write")
     if not path.parent.is_dir():
         raise InputFileError(f"{path}: the folder {path.parent} does not exist")
+
+
+def aware_time(text: str) -> datetime:
+    """An argparse type: an ISO-8601 time with a zone, within the times leadscore accepts."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +01:00")
+    try:
+        return check_time(moment)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
