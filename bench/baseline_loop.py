@@ -23,6 +23,7 @@ from scoring_rules import load_rules
 from streams.due_index import DueIndex
 from streams.scoring import Entry, Message, event_message, handle, outbox
 from streams.sources import map_raw
+from streams.topics import topics_of
 
 
 async def run(bootstrap_servers: str, prefix: str) -> None:
@@ -31,13 +32,13 @@ async def run(bootstrap_servers: str, prefix: str) -> None:
     table: dict[str, Entry] = {}
     index = DueIndex()
     consumer = AIOKafkaConsumer(
-        settings.topic("raw.canonical"), bootstrap_servers=bootstrap_servers,
+        topics_of(settings).raw["canonical"], bootstrap_servers=bootstrap_servers,
         group_id=f"{prefix}baseline", auto_offset_reset="earliest", fetch_max_wait_ms=5,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=1)
     await consumer.start()
     await producer.start()
-    decisions_topic = settings.topic("decisions")
+    decisions_topic = topics_of(settings).decisions
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=100, max_records=2000)

@@ -35,7 +35,7 @@ from leadscore.infra.kafka_apache import run_apache_kafka
 from leadscore.infra.processes import free_port, spawn, stop
 from leadscore.settings import Settings
 from scoring_rules import load_rules, replay_lines
-from streams.topics import topic_size
+from streams.topics import topic_size, topics_of
 from streams.worker import prepare_topics, spawn_worker
 
 
@@ -126,7 +126,7 @@ def isolated(name: str, bootstrap: str, work: Path, phase: str) -> Settings:
 def throughput(name: str, bootstrap: str, work: Path, lines: list[bytes], expected: int) -> float:
     settings = isolated(name, bootstrap, work, "throughput")
     asyncio.run(_preload(settings, lines))
-    decisions = settings.topic("decisions")
+    decisions = topics_of(settings).decisions
     with pipeline(name, settings, work):
         while topic_size(bootstrap, decisions) == 0:
             time.sleep(0.05)
@@ -142,7 +142,7 @@ async def _preload(settings: Settings, lines: list[bytes]) -> None:
                                 linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
     try:
-        topic = settings.topic("raw.canonical")
+        topic = topics_of(settings).raw["canonical"]
         for start in range(0, len(lines), 5000):
             sends = [await producer.send(topic, value=line)
                      for line in lines[start:start + 5000]]
@@ -164,7 +164,7 @@ async def _paced(settings: Settings, lines: list[bytes], rate: int) -> list[floa
     """Produce `lines` at `rate`/s; latency per event id until its first decision."""
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(settings.topic("decisions"),
+    consumer = AIOKafkaConsumer(topics_of(settings).decisions,
                                 bootstrap_servers=settings.kafka_bootstrap_servers,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=5)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=0)
@@ -179,7 +179,7 @@ async def _paced(settings: Settings, lines: list[bytes], rate: int) -> list[floa
                 seen[event_id] = time.perf_counter()
 
     receiver = asyncio.create_task(receive())
-    topic = settings.topic("raw.canonical")
+    topic = topics_of(settings).raw["canonical"]
     step = 0.01
     per_step = max(1, int(rate * step))
     started = time.perf_counter()
@@ -206,7 +206,7 @@ async def _warm_up(
     running (partitions assigned, tables restored), not while it is still starting."""
     probe = {"id": "warm-up", "type": "demo.watched", "occurred_at": "2026-01-01T00:00:00Z",
              "prospect": {"email": "warm-up@bench.example"}, "properties": {"video_id": "v"}}
-    await producer.send_and_wait(settings.topic("raw.canonical"), value=orjson.dumps(probe))
+    await producer.send_and_wait(topics_of(settings).raw["canonical"], value=orjson.dumps(probe))
     async for record in consumer:
         if orjson.loads(record.value).get("event_id") == "warm-up":
             return

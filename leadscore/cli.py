@@ -23,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     from scoring_rules.commands import add_commands as add_rules_commands
     from streams.commands import add_commands as add_stream_commands
 
-    add_rules_commands(commands)
-    add_stream_commands(commands)
+    rules_commands = add_rules_commands(commands)
+    add_stream_commands(commands, rules_commands)
     return parser
 
 

@@ -159,7 +159,3 @@ class Settings(BaseSettings):
             if not 24 <= len(key) <= 64:
                 raise ValueError(f"a whsec_ secret must hold 24 to 64 bytes, not {len(key)}")
         return value
-
-    def topic(self, name: str) -> str:
-        """The full name of one of leadscore's topics, e.g. `topic("decisions")`."""
-        return f"{self.topic_prefix}{name}"

@@ -7,8 +7,8 @@ The public API, used by the CLI and by the live stream processors alike:
 - `replay` / `replay_lines` for offline runs
 """
 
+from leadscore.decisions import Decision
 from scoring_rules.compile import RuleSet, load_rule_texts, load_rules
-from scoring_rules.decisions import Decision
 from scoring_rules.engine import advance, apply, merge, next_due
 from scoring_rules.errors import RuleFileError, RulesError
 from scoring_rules.loader import rule_file_texts

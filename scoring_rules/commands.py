@@ -22,23 +22,17 @@ from scoring_rules.errors import RulesError
 from scoring_rules.replay import replay_lines, write_decisions
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Register this area's subcommands."""
+def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+    """Register this area's subcommands; returns the `rules` subcommands, to which the
+    streams area adds `publish`."""
     rules = commands.add_parser("rules", help="work with scoring rule files")
-    rules_commands = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+    rules_commands: argparse._SubParsersAction[Any] = rules.add_subparsers(
+        dest="rules_command", metavar="COMMAND", required=True)
     check = rules_commands.add_parser(
         "check", help="check rule files; print every error as file:line:col: message")
     check.add_argument("path", nargs="?", type=Path,
                        help="a rule file or folder (default: the rules_path setting)")
     check.set_defaults(handler=run_check)
-    publish = rules_commands.add_parser(
-        "publish", help="check a rule set and put it in force on every running worker",
-        description="Check the rules at PATH; if they pass, publish them to the compacted "
-        "rules topic, where every worker picks them up without a restart. A rule set that "
-        "fails the check is not published (exit 2).")
-    publish.add_argument("path", nargs="?", type=Path,
-                         help="a rule file or folder (default: the rules_path setting)")
-    publish.set_defaults(handler=run_publish)
 
     replay = commands.add_parser(
         "replay", help="run past events through the rules; print decisions as JSON lines")
@@ -60,6 +54,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     _rules_option(explain_cmd)
     _now_option(explain_cmd)
     explain_cmd.set_defaults(handler=run_explain)
+    return rules_commands
 
 
 def _rules_option(parser: argparse.ArgumentParser) -> None:
@@ -161,23 +156,3 @@ def run_explain(args: argparse.Namespace) -> int:
     found = explain.explain(rules, _lines(args.events), args.prospect, args.now)
     sys.stdout.write(explain.render(found, rules))
     return 0 if found.state is not None else 1
-
-
-def run_publish(args: argparse.Namespace) -> int:
-    from kafka.errors import KafkaError
-
-    from leadscore.settings import Settings
-    from streams.rules_feed import publish_rules
-
-    settings = Settings()
-    try:
-        version = publish_rules(settings, args.path or settings.rules_path)
-    except RulesError as error:
-        print(error, file=sys.stderr)
-        print("not published: the running rules stay in force", file=sys.stderr)
-        return 2
-    except KafkaError as error:
-        print(f"leadscore rules publish: {error}", file=sys.stderr)
-        return 1
-    print(f"published rules {version} to {settings.topic('rules')}")
-    return 0

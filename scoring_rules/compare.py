@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from leadscore.decisions import FAST_TRACK
 from scoring_rules.compile import RuleSet
 from scoring_rules.replay import ReplayEnd, replay_lines
 
@@ -33,7 +34,7 @@ def outcome(rules: RuleSet, lines: Iterable[bytes]) -> Outcome:
             result.hits[item["rule"]] += 1
         elif item["type"] == "prospect.promoted":
             result.promoted.add(item["prospect"])
-            if item["track"] == "fast_track":
+            if item["track"] == FAST_TRACK:
                 result.fast_tracked.add(item["prospect"])
     return result
 

@@ -24,9 +24,6 @@ from scoring_rules.loader import (
 from scoring_rules.schema import Aging, Condition, FitRule, Group, Rule, RuleSetSettings
 from scoring_rules.state import ProspectState
 
-#: Rule ids the engine itself uses in decisions.
-MERGE_RULE = "identity.merge"
-
 # Frequency gates of a behavior rule.
 EVERY_TIME, ONCE_PER_VISIT, COUNT_PER_VISIT, VISITS_WITHIN = 0, 1, 2, 3
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from leadscore.decisions import score_changed
 from scoring_rules.compile import RuleSet
-from scoring_rules.decisions import score_changed
 from scoring_rules.state import ProspectState, iso
 
 _GLOBAL = ""
@@ -56,8 +56,8 @@ def run_due(
         after = state.score(rules.min_score, rules.max_score)
         if after != before and rule_id:
             decisions.append(
-                score_changed(rules, state.key, rule_id, after - before, after, event_id=None,
-                              at=iso(when))
+                score_changed(rules.version, state.key, rule_id, after - before, after,
+                              event_id=None, at=iso(when))
             )
 
 

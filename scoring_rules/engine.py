@@ -12,22 +12,27 @@ import linecache
 from datetime import UTC, datetime
 from typing import Any
 
-from leadscore.events import Event
-from scoring_rules.compile import MERGE_RULE, BehaviorRule, Evaluator, FitEvaluator, RuleSet
-from scoring_rules.decay import due_at, run_due
-from scoring_rules.decisions import Decision, promoted, score_changed
-from scoring_rules.evaluators import FAST_TRACK, generate, has_own_evaluator
-from scoring_rules.state import (
+from leadscore.decisions import (
     ANONYMOUS,
+    DISQUALIFIED,
+    FAST_TRACK,
     LEAD,
+    MERGE_RULE,
+    OPPORTUNITY,
     PROSPECT,
-    ProspectState,
-    iso,
+    STANDARD,
+    Decision,
+    promoted,
+    score_changed,
 )
+from leadscore.events import Event
+from scoring_rules.compile import BehaviorRule, Evaluator, FitEvaluator, RuleSet
+from scoring_rules.decay import due_at, run_due
+from scoring_rules.evaluators import generate, has_own_evaluator
+from scoring_rules.state import ProspectState, iso
 
-STANDARD = "standard"
 #: Where a rep's outcome for a lead moves it: a recycled lead can become a lead again.
-OUTCOME_STAGES = {"recycled": PROSPECT, "converted": "opportunity", "disqualified": "disqualified"}
+OUTCOME_STAGES = {"recycled": PROSPECT, "converted": OPPORTUNITY, "disqualified": DISQUALIFIED}
 
 
 def apply(
@@ -100,7 +105,7 @@ def merge(
         known.track = FAST_TRACK
     after = known.score(low, high)
     if after != before:
-        decisions.append(score_changed(rules, key, MERGE_RULE, after - before, after,
+        decisions.append(score_changed(rules.version, key, MERGE_RULE, after - before, after,
                                        event_id=None, at=iso(until)))
     _promote_if_due(rules, known, until, decisions)
     return known, decisions
@@ -176,7 +181,7 @@ def _apply_fit(
         state.fit_parts[fit_rule.id] = value
         after = state.score(low, high)
         if after != before:
-            decisions.append(score_changed(rules, state.key, fit_rule.id, after - before,
+            decisions.append(score_changed(rules.version, state.key, fit_rule.id, after - before,
                                            after, event_id=event_id, at=at))
 
 
@@ -197,7 +202,7 @@ def _promote_if_due(rules: RuleSet, state: ProspectState, t: float, decisions: l
     if state.track == FAST_TRACK or score >= rules.threshold:
         state.stage = LEAD
         state.track = state.track or STANDARD
-        decisions.append(promoted(rules, state.key, score, state.track, iso(t)))
+        decisions.append(promoted(rules.version, state.key, score, state.track, iso(t)))
 
 
 def _record_outcome(state: ProspectState, outcome: Any) -> None:

@@ -21,11 +21,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from leadscore.decisions import ANONYMOUS, FAST_TRACK, PROSPECT, score_changed_source
 from scoring_rules.compile import MATCH_MEMORY, VISITS_WITHIN, BehaviorRule, RuleSet
 from scoring_rules.conditions import Predicate
-from scoring_rules.state import ANONYMOUS, PROSPECT, REMEMBERED_EVENT_IDS, REMEMBERED_VISITS
+from scoring_rules.state import REMEMBERED_EVENT_IDS, REMEMBERED_VISITS
 
-FAST_TRACK = "fast_track"
 OUTCOME_EVENT = "lead.outcome"
 
 
@@ -285,9 +285,10 @@ def _decision(code: _Code, depth: int, rule: BehaviorRule, delta: str, score: st
               version: str) -> None:
     code.add(depth, "if at is None:")
     code.add(depth + 1, "at = iso(t)")
-    code.add(depth, f'decisions.append({{"type": "score.changed", "prospect": state.key, '
-                    f'"rule": {rule.id!r}, "delta": {delta}, "score": {score}, '
-                    f'"event_id": event_id, "at": at, "rules_version": {version!r}}})')
+    record = score_changed_source(prospect="state.key", rule=repr(rule.id), delta=delta,
+                                  score=score, event_id="event_id", at="at",
+                                  rules_version=repr(version))
+    code.add(depth, f"decisions.append({record})")
 
 
 def _clamped(name: str, low: int, high: int) -> str:

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from leadscore.decisions import ANON_PREFIX, MERGE_RULE, Decision
 from scoring_rules.compile import RuleSet
-from scoring_rules.decisions import Decision
-from scoring_rules.replay import ANON_PREFIX, ReplayEnd, replay_lines
+from scoring_rules.replay import ReplayEnd, replay_lines
 from scoring_rules.state import ProspectState
 
 
@@ -63,7 +63,7 @@ def render(explanation: Explanation, rules: RuleSet) -> str:
         rule = row["rule"]
         if row["prospect"] != explanation.key:
             rule += " (anonymous)"
-        event = row["event_id"] or ("(decay)" if rule not in ("identity.merge",) else "")
+        event = row["event_id"] or ("(decay)" if rule != MERGE_RULE else "")
         table.append((row["at"], event, rule, f"{row['delta']:+d}", str(row["score"])))
     widths = [max(len(r[i]) for r in table) for i in range(5)]
     for r in table:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from leadscore.decisions import MERGE_RULE
 from leadscore.events import EVENT_TYPES
 from scoring_rules.errors import RuleFileError, RulesError
 from scoring_rules.schema import FitRule, Group, Rule, RuleFile, RuleSetSettings
@@ -282,7 +283,7 @@ def _check_event_types(file: ParsedFile, known: set[str]) -> None:
 
 def _check_unique_ids(files: list[ParsedFile]) -> None:
     """Rule, fit rule, group and decay band ids share one namespace: decisions name them."""
-    seen = {"identity.merge": "the engine (identity merges)"}
+    seen = {MERGE_RULE: "the engine (identity merges)"}
     for file in files:
         located: list[tuple[Loc, Any]] = [
             ((section, index, "id"), item.get("id")) for section, index, item in _items(file)

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, cast
 import orjson
 from pydantic import ValidationError
 
+from leadscore.decisions import ANON_PREFIX, Decision, rejected
 from leadscore.events import (
     EARLIEST_SECONDS,
     LATEST_SECONDS,
@@ -35,11 +36,9 @@ from leadscore.events import (
     parse_event,
 )
 from scoring_rules.compile import RuleSet
-from scoring_rules.decisions import Decision, rejected
 from scoring_rules.engine import advance, evaluator, merge
 from scoring_rules.state import ProspectState
 
-ANON_PREFIX = "anon:"
 #: How many decisions a replay makes before handing them on (few enough that they are
 #: still in the processor's cache when they are written).
 CHUNK = 32
@@ -200,7 +199,7 @@ def _replay(
         if type(item) is not tuple:
             assert isinstance(item, RejectedLine)
             end.rejected += 1
-            decisions.append(rejected(rules, item.line, item.error))
+            decisions.append(rejected(rules.version, item.line, item.error))
             continue
         events += 1
         event_id, event_type, t, at, email, anonymous_id, props = item

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from leadscore.decisions import ANON_PREFIX, ANONYMOUS, PROSPECT
+
 #: How many recent event ids a prospect remembers to ignore redelivered events.
 REMEMBERED_EVENT_IDS = 64
 #: How many recent visits a per-visit rule remembers (visits end; older ones are dropped).
 REMEMBERED_VISITS = 8
 
-ANONYMOUS, PROSPECT, LEAD = "anonymous", "prospect", "lead"
 
 
 _DATES: dict[int, str] = {}
@@ -78,7 +79,7 @@ class ProspectState:
 
     @classmethod
     def new(cls, key: str) -> ProspectState:
-        return cls(key=key, stage=ANONYMOUS if key.startswith("anon:") else PROSPECT)
+        return cls(key=key, stage=ANONYMOUS if key.startswith(ANON_PREFIX) else PROSPECT)
 
     def score(self, low: int, high: int) -> int:
         total = self.fit + self.behavior

@@ -10,8 +10,19 @@ from typing import Any
 from leadscore.arguments import aware_time
 
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Register this area's subcommands."""
+def add_commands(
+    commands: argparse._SubParsersAction[Any], rules_commands: argparse._SubParsersAction[Any],
+) -> None:
+    """Register this area's subcommands, and `rules publish` among the `rules` ones."""
+    publish = rules_commands.add_parser(
+        "publish", help="check a rule set and put it in force on every running worker",
+        description="Check the rules at PATH; if they pass, publish them to the compacted "
+        "rules topic, where every worker picks them up without a restart. A rule set that "
+        "fails the check is not published (exit 2).")
+    publish.add_argument("path", nargs="?", type=Path,
+                         help="a rule file or folder (default: the rules_path setting)")
+    publish.set_defaults(handler=run_publish)
+
     send = commands.add_parser(
         "send",
         help="produce a file of raw events to a source's raw topic",
@@ -71,6 +82,28 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     dev.set_defaults(handler=run_dev_command)
 
 
+def run_publish(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from leadscore.settings import Settings
+    from scoring_rules import RulesError
+    from streams.rules_feed import publish_rules
+    from streams.topics import topics_of
+
+    settings = Settings()
+    try:
+        version = publish_rules(settings, args.path or settings.rules_path)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        print("not published: the running rules stay in force", file=sys.stderr)
+        return 2
+    except KafkaError as error:
+        print(f"leadscore rules publish: {error}", file=sys.stderr)
+        return 1
+    print(f"published rules {version} to {topics_of(settings).rules}")
+    return 0
+
+
 def run_worker_command(args: argparse.Namespace) -> int:
     from leadscore.settings import Settings
     from streams.worker import run_worker
@@ -92,6 +125,7 @@ def run_send(args: argparse.Namespace) -> int:
     from leadscore.settings import Settings
     from streams.send import send_file
     from streams.sources import SourceError, discover_sources
+    from streams.topics import topics_of
 
     settings = Settings()
     try:
@@ -110,7 +144,7 @@ def run_send(args: argparse.Namespace) -> int:
     except InputFileError as error:
         print(f"leadscore send: {error}", file=sys.stderr)
         return 2
-    topic = args.topic or settings.topic(source.topic)
+    topic = args.topic or topics_of(settings, sources).raw[source.name]
     try:
         report = send_file(source, args.file, topic, settings.kafka_bootstrap_servers,
                            settings.message_max_bytes)
@@ -130,9 +164,10 @@ def run_dead_letters(args: argparse.Namespace) -> int:
 
     from leadscore.settings import Settings
     from streams.redrive import Selection, read_letters, redrive, summarise
+    from streams.topics import topics_of
 
     settings = Settings()
-    topic = settings.topic("dead-letter")
+    topic = topics_of(settings).dead_letter
     chosen = Selection(args.source, args.stage, args.reason, args.since)
     try:
         letters = [d for d in read_letters(settings.kafka_bootstrap_servers, topic) if chosen(d)]

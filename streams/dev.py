@@ -16,12 +16,14 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer
 
+from leadscore.decisions import FAST_TRACK, STANDARD
 from leadscore.infra.kafka_tansu import run_tansu
 from leadscore.infra.processes import free_port, stop, wait_until_ready
 from leadscore.infra.redis_local import run_redis
 from leadscore.settings import Settings
 from streams.send import send_file
 from streams.sources import discover_sources
+from streams.topics import topics_of
 from streams.worker import prepare_topics, spawn_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
@@ -56,7 +58,7 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
   rules        {settings.rules_path}
 """, flush=True)
         report = send_file(discover_sources()["canonical"], examples,
-                           settings.topic("raw.canonical"), settings.kafka_bootstrap_servers,
+                           topics_of(settings).raw["canonical"], settings.kafka_bootstrap_servers,
                            settings.message_max_bytes)
         print(f"sent {report.sent} example events from {examples} "
               f"({len(report.rejected)} refused); decisions follow. Ctrl-C stops.\n", flush=True)
@@ -82,7 +84,7 @@ def _stop_on_signals() -> None:
 
 def print_decisions(settings: Settings) -> None:
     consumer = KafkaConsumer(
-        settings.topic("decisions"), bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics_of(settings).decisions, bootstrap_servers=settings.kafka_bootstrap_servers,
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     try:
@@ -101,7 +103,7 @@ def format_decision(decision: dict[str, object]) -> str:
         return (f"{decision['at']}  {who:<28} {delta:+4d}  {decision['rule']:<28} "
                 f"score {decision['score']}")
     if kind == "prospect.promoted":
-        track = "FAST TRACK" if decision["track"] == "fast_track" else "standard"
+        track = "FAST TRACK" if decision["track"] == FAST_TRACK else STANDARD
         return f"{decision['at']}  {who:<28} LEAD  {track:<28} score {decision['score']}"
     details = {k: v for k, v in decision.items() if k not in ("type", "prospect", "at")}
     return f"{decision.get('at', '')}  {who:<28} {kind}  {orjson.dumps(details).decode()}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -26,9 +25,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from streams import metrics
 from streams.ingest import IngestResult, RawRecord, ingest
-
-if TYPE_CHECKING:
-    from streams.processor import Pipeline
+from streams.pipeline import Pipeline
 
 log = logging.getLogger("leadscore.ingest")
 

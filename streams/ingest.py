@@ -35,7 +35,7 @@ from leadscore.events import describe_error
 from leadscore.settings import Settings
 from streams.scoring import event_message
 from streams.sources import Source, discover_sources
-from streams.topics import batch_size, fits, max_event_bytes
+from streams.topics import batch_size, fits, max_event_bytes, topics_of
 
 #: The Standard Webhooks headers (standardwebhooks.com): a message id, Unix seconds, and
 #: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (several, space-separated, may be sent).
@@ -150,7 +150,7 @@ def ingest(
         return IngestResult(413, error=f"the items take {size} bytes as records; a request's "
                             f"records must fit one batch of {settings.message_max_bytes} bytes "
                             "(message_max_bytes): send fewer items per request")
-    return IngestResult(202, topic=settings.topic(source.topic), records=records)
+    return IngestResult(202, topic=topics_of(settings, known).raw[source_name], records=records)
 
 
 def check_item(source: Source, item: Any, max_bytes: int) -> RawRecord | ItemError:

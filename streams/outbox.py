@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -25,11 +25,9 @@ from aiokafka import AIOKafkaConsumer
 from leadscore.logs import mask_email
 from streams import metrics
 from streams.dead_letters import as_record, counted, describe, letter
+from streams.pipeline import Pipeline
 from streams.scoring import outbox, position_of
 from streams.topics import fits
-
-if TYPE_CHECKING:
-    from streams.processor import Pipeline
 
 log = logging.getLogger("leadscore.outbox")
 
@@ -37,15 +35,11 @@ log = logging.getLogger("leadscore.outbox")
 MIN_COMPACTION_LAG_MS = 24 * 3600 * 1000
 
 
-def changelog_topic(app_id: str) -> str:
-    return f"{app_id}-prospects-changelog"
-
-
 async def publish_outbox(pipeline: Pipeline) -> None:
     """A worker task: publish every changelog record's outbox, at least once, in order."""
     settings, topics, producer = pipeline.settings, pipeline.topics, pipeline.producer
     consumer = AIOKafkaConsumer(
-        topics["changelog"],
+        topics.changelog,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"{settings.app_id}-outbox",
         enable_auto_commit=False,
@@ -64,7 +58,7 @@ async def publish_outbox(pipeline: Pipeline) -> None:
                     except Exception as error:  # a bug of ours on one record: set aside
                         dead = counted(letter("outbox", describe(error),
                                               record, "changelog", error), error)
-                        messages = [(topics["dead-letter"], *as_record(
+                        messages = [(topics.dead_letter, *as_record(
                             dead, settings.message_max_bytes))]
                     for topic, key, value in messages:
                         sends.append(await producer.send(topic, key=key, value=value))
@@ -84,7 +78,7 @@ def _messages(pipeline: Pipeline, record: Any) -> list[tuple[str, bytes | None, 
     messages: list[tuple[str, bytes | None, bytes]] = []
     decisions = []
     for kind, key, item in outbox(entry, position_of(record)):
-        topic = topics["decisions"] if kind == "decision" else topics["events"]
+        topic = topics.decisions if kind == "decision" else topics.events
         message = (topic, key.encode(), orjson.dumps(item))
         if not fits(message[1], message[2], limit):
             raise ValueError(f"a {kind} of {len(message[2])} bytes does not fit a record")

@@ -32,16 +32,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from leadscore.settings import Settings
 from scoring_rules import RuleSet
 from streams import metrics
 from streams.dead_letters import DeadLetter, counted, describe, letter, send
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
-from streams.outbox import changelog_topic
+from streams.pipeline import Pipeline
 from streams.scoring import (
     event_message,
     handle,
@@ -49,7 +48,7 @@ from streams.scoring import (
     rebuild_index,
     run_due_decays,
 )
-from streams.sources import Source, map_raw
+from streams.sources import map_raw
 from streams.store import Table, open_table, restore_tables
 from streams.topics import fits, max_event_bytes
 
@@ -60,17 +59,6 @@ MAX_BATCH = 2_000
 #: How often offsets are committed. Committing after every batch made each small batch
 #: wait for one more broker round trip before the next poll.
 COMMIT_SECONDS = 0.5
-
-
-@dataclass
-class Pipeline:
-    settings: Settings
-    #: The rule set in force; replaced whole when a new version is accepted.
-    rules: RuleSet
-    sources: dict[str, Source]
-    #: Every topic the pipeline reads or writes, by role; raw topics as `raw.<source>`.
-    topics: dict[str, str]
-    producer: AIOKafkaProducer
 
 
 @dataclass
@@ -95,14 +83,6 @@ class Processor:
     uncommitted: bool = False
 
 
-def topic_names(settings: Settings, sources: dict[str, Source]) -> dict[str, str]:
-    names = {role: settings.topic(role) for role in ("events", "decisions", "dead-letter", "rules")}
-    for name, source in sources.items():
-        names[f"raw.{name}"] = settings.topic(source.topic)
-    names["changelog"] = changelog_topic(settings.app_id)
-    return names
-
-
 async def run_processor(pipeline: Pipeline) -> None:
     """Consume, map, score and commit until cancelled; leaves the group on the way out."""
     settings, topics = pipeline.settings, pipeline.topics
@@ -118,8 +98,7 @@ async def run_processor(pipeline: Pipeline) -> None:
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_seconds / 3) * 1000),
     )
     processor = Processor(pipeline, consumer)
-    raw = [name for role, name in topics.items() if role.startswith("raw.")]
-    consumer.subscribe([*raw, topics["events"]], listener=_Rebalance(processor))
+    consumer.subscribe([*topics.raw.values(), topics.events], listener=_Rebalance(processor))
     await consumer.start()
     try:
         while True:
@@ -142,7 +121,7 @@ async def _process(
     for tp, records in batches.items():
         if tp not in assigned:
             continue  # revoked since it was fetched: its new owner reads it from the commit
-        if tp.topic == topics["events"]:
+        if tp.topic == topics.events:
             sends.extend(await _score(processor, tp.partition, records))
             touched.add(tp.partition)
         else:
@@ -178,24 +157,23 @@ async def _write_changes(pipeline: Pipeline, partition: int, table: Table) -> li
     acks = []
     for key, size in too_large.items():
         table.discard(key)
-        where = SimpleNamespace(topic=pipeline.topics["changelog"], partition=partition,
+        where = SimpleNamespace(topic=pipeline.topics.changelog, partition=partition,
                                 offset=-1, key=key.encode(), value=None)
         reason = (f"the prospect's state grew to {size} bytes, over message_max_bytes "
                   f"({limit}): this batch's changes to it were dropped")
-        acks.append(await send(pipeline.producer, pipeline.topics["dead-letter"],
+        acks.append(await send(pipeline.producer, pipeline.topics.dead_letter,
                                counted(letter("score", reason, where, "events")), limit))
     for key, name, value in changes:
         if key not in too_large:
             acks.append(await pipeline.producer.send(
-                pipeline.topics["changelog"], key=name, value=value, partition=partition))
+                pipeline.topics.changelog, key=name, value=value, partition=partition))
     return acks
 
 
 async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Awaitable[Any]]:
     """Map raw records to canonical events on `events`, or to dead letters. Each event
     carries its record's position, by which scoring recognises a record mapped again."""
-    source = next(role[4:] for role, name in pipeline.topics.items()
-                  if name == topic and role.startswith("raw."))
+    source = pipeline.topics.source_of(topic)
     producer, topics = pipeline.producer, pipeline.topics
     limit = pipeline.settings.message_max_bytes
     sends = []
@@ -207,10 +185,10 @@ async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Await
             messages = letter("map", describe(error), record, source, error)
             counted(messages, error)
         if isinstance(messages, dict):
-            sends.append(await send(producer, topics["dead-letter"], messages, limit))
+            sends.append(await send(producer, topics.dead_letter, messages, limit))
             continue
         for key, value in messages:
-            sends.append(await producer.send(topics["events"], key=key, value=value))
+            sends.append(await producer.send(topics.events, key=key, value=value))
     return sends
 
 
@@ -242,7 +220,7 @@ async def _score(processor: Processor, partition: int, records: list[Any]) -> li
         started = time.perf_counter()
         dead = score_one(pipeline.rules, owned, record)
         if dead is not None:
-            sends.append(await send(pipeline.producer, pipeline.topics["dead-letter"], dead,
+            sends.append(await send(pipeline.producer, pipeline.topics.dead_letter, dead,
                                     pipeline.settings.message_max_bytes))
         metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
     return sends
@@ -277,10 +255,10 @@ async def _run_decays(processor: Processor) -> list[Awaitable[Any]]:
         if now is None:
             continue
         for key, error in run_due_decays(pipeline.rules, owned.table, owned.index, now):
-            where = SimpleNamespace(topic=pipeline.topics["events"], partition=partition,
+            where = SimpleNamespace(topic=pipeline.topics.events, partition=partition,
                                     offset=-1, key=key.encode(), value=None)
             dead = counted(letter("decay", describe(error), where, "events", error), error)
-            sends.append(await send(pipeline.producer, pipeline.topics["dead-letter"], dead,
+            sends.append(await send(pipeline.producer, pipeline.topics.dead_letter, dead,
                                     settings.message_max_bytes))
     return sends
 
@@ -302,7 +280,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                                 "the last batch, which scoring recognises",
                                 extra={"error": repr(error)})
             for tp in revoked:
-                if tp.topic == processor.pipeline.topics["events"]:
+                if tp.topic == processor.pipeline.topics.events:
                     owned = processor.owned.pop(tp.partition, None)
                     if owned is not None:
                         owned.table.close()
@@ -310,7 +288,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         processor = self.processor
         pipeline = processor.pipeline
-        events = pipeline.topics["events"]
+        events = pipeline.topics.events
         gained = {tp.partition: open_table(pipeline.settings, tp.partition)
                   for tp in assigned
                   if tp.topic == events and tp.partition not in processor.owned}
@@ -318,7 +296,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # The consumer may already be fetching the new partitions: hold their records back
         # until their tables are whole.
         async with processor.lock:
-            read = await restore_tables(pipeline.settings, pipeline.topics["changelog"], gained)
+            read = await restore_tables(pipeline.settings, pipeline.topics.changelog, gained)
             for partition, table in gained.items():
                 index = rebuild_index(pipeline.rules, table, list(table))
                 processor.owned[partition] = Owned(table, index,

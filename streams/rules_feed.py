@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -22,10 +22,9 @@ from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
 from streams import metrics
 from streams.dead_letters import counted, describe, letter, send
+from streams.pipeline import Pipeline
 from streams.sources import all_event_types
-
-if TYPE_CHECKING:
-    from streams.processor import Pipeline
+from streams.topics import topics_of
 
 log = logging.getLogger("leadscore.rules")
 
@@ -67,7 +66,7 @@ async def follow_rules(pipeline: Pipeline) -> None:
     )
     await consumer.start()
     try:
-        partition = TopicPartition(pipeline.topics["rules"], 0)
+        partition = TopicPartition(pipeline.topics.rules, 0)
         consumer.assign([partition])
         await consumer.seek_to_beginning()
         end = (await consumer.end_offsets([partition]))[partition]
@@ -101,7 +100,7 @@ async def _follow(pipeline: Pipeline, record: Any) -> None:
         return
     metrics.RULES_REFUSED.inc()
     dead = counted(letter("rules", outcome, record, "rules", cause), cause)
-    await (await send(pipeline.producer, pipeline.topics["dead-letter"], dead,
+    await (await send(pipeline.producer, pipeline.topics.dead_letter, dead,
                       pipeline.settings.message_max_bytes))
 
 
@@ -121,7 +120,8 @@ def publish_rules(settings: Settings, path: Path) -> str:
     rules = load_rule_texts(files, all_event_types())
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
     try:
-        producer.send(settings.topic("rules"), key=RULES_KEY, value=encode_rules(files)).get(30)
+        producer.send(topics_of(settings).rules, key=RULES_KEY,
+                      value=encode_rules(files)).get(30)
     finally:
         producer.close()
     return rules.version

@@ -41,11 +41,11 @@ from collections.abc import Iterator, MutableMapping
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
+from leadscore.decisions import ANON_PREFIX
 from leadscore.events import Event
 from scoring_rules import ProspectState, RuleSet, advance, apply, merge, next_due
 from streams.due_index import DueIndex
 
-ANON_PREFIX = "anon:"
 #: Anonymous ids remembered per prospect, so a repeated identify does not claim again.
 MAX_LINKS = 32
 

@@ -1,20 +1,64 @@
-"""Creating the topics leadscore reads and writes, before anything subscribes to them.
+"""The topics leadscore reads and writes: their names and roles, their limits, and creating
+them before anything subscribes to them.
 
-A consumer subscribed to a topic that does not exist yet sees nothing until its next
-metadata refresh, and consumers never trigger a broker's automatic topic creation; the
-changelog needs its own settings. So workers and tools create their topics up front.
+Every topic name comes from `topics_of`; nothing else spells one. A consumer subscribed to
+a topic that does not exist yet sees nothing until its next metadata refresh, and consumers
+never trigger a broker's automatic topic creation; the changelog needs its own settings.
+So workers and tools create their topics up front.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError, for_code
 
 from leadscore.infra.broker import admin_client
+from leadscore.settings import Settings
+from streams.sources import Source, discover_sources
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topics of one deployment (its `topic_prefix` and `app_id`), by role."""
+
+    #: Canonical events and the scoring stage's hand-over messages, keyed by prospect.
+    events: str
+    #: Every decision, keyed by prospect: the audit trail and the integration surface.
+    decisions: str
+    #: What a stage set aside (`streams.dead_letters`).
+    dead_letter: str
+    #: Published rule sets (compacted; the last record is in force).
+    rules: str
+    #: The prospect tables' changelog, partition for partition with `events`.
+    changelog: str
+    #: Each source's raw topic, by source name.
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    def source_of(self, topic: str) -> str:
+        """The source whose raw topic is `topic`."""
+        return next(name for name, raw in self.raw.items() if raw == topic)
+
+    def all(self) -> list[str]:
+        return [self.events, self.decisions, self.dead_letter, self.rules, self.changelog,
+                *self.raw.values()]
+
+
+def topics_of(settings: Settings, sources: Mapping[str, Source] | None = None) -> Topics:
+    """The topics for `settings`, with a raw topic for each of `sources` (default: the
+    installed ones)."""
+    prefix = settings.topic_prefix
+    installed = discover_sources() if sources is None else sources
+    return Topics(
+        events=f"{prefix}events", decisions=f"{prefix}decisions",
+        dead_letter=f"{prefix}dead-letter", rules=f"{prefix}rules",
+        changelog=f"{settings.app_id}-prospects-changelog",
+        raw={name: f"{prefix}{source.topic}" for name, source in installed.items()},
+    )
 
 
 def ensure_topics(

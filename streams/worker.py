@@ -25,29 +25,29 @@ from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rules
 from streams.http import start_web
 from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
-from streams.processor import Pipeline, run_processor, topic_names
+from streams.pipeline import Pipeline
+from streams.processor import run_processor
 from streams.rules_feed import follow_rules
 from streams.sources import all_event_types, discover_sources
-from streams.topics import ensure_topics, wait_for_topics
+from streams.topics import ensure_topics, topics_of, wait_for_topics
 
 log = logging.getLogger("leadscore.worker")
 
 
 def prepare_topics(settings: Settings) -> None:
     """Create every topic the pipeline reads or writes, with the settings each needs."""
-    names = topic_names(settings, discover_sources())
-    rules_topic, changelog = names.pop("rules"), names.pop("changelog")
-    raw = [name for role, name in names.items() if role.startswith("raw.")]
-    other = [name for role, name in names.items() if not role.startswith("raw.")]
+    topics = topics_of(settings)
+    changelog = topics.changelog
     servers = settings.kafka_bootstrap_servers
-    ensure_topics(servers, raw, settings.raw_topic_partitions)
-    ensure_topics(servers, other, settings.topic_partitions)
+    ensure_topics(servers, topics.raw.values(), settings.raw_topic_partitions)
+    ensure_topics(servers, [topics.events, topics.decisions, topics.dead_letter],
+                  settings.topic_partitions)
     # One changelog partition per `events` partition; compacted, but not before the outbox
     # publisher has had a day to read each record.
     ensure_topics(servers, [], settings.topic_partitions, compacted=[changelog],
                   configs={changelog: {"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)}})
-    ensure_topics(servers, [rules_topic], 1, compacted=[rules_topic])
-    wait_for_topics(servers, [*names.values(), rules_topic, changelog])
+    ensure_topics(servers, [topics.rules], 1, compacted=[topics.rules])
+    wait_for_topics(servers, topics.all())
 
 
 def run_worker(settings: Settings) -> int:
@@ -78,7 +78,7 @@ async def serve(settings: Settings, rules: RuleSet) -> None:
         max_batch_size=settings.message_max_bytes, max_request_size=settings.message_max_bytes,
     )
     await producer.start()
-    pipeline = Pipeline(settings, rules, sources, topic_names(settings, sources), producer)
+    pipeline = Pipeline(settings, rules, sources, topics_of(settings, sources), producer)
     runner = await start_web(pipeline)
     tasks = [asyncio.create_task(coroutine) for coroutine in (
         run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline)

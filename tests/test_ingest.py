@@ -119,7 +119,7 @@ def test_a_captured_signed_request_sent_again_later_is_refused() -> None:
 
 
 def test_a_whsec_secret_is_the_base64_key_of_the_signatures() -> None:
-    secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123").decode()
+    secret = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
     settings = Settings(ingest_secret=SecretStr(secret))
     body = orjson.dumps(sendgrid("e1"))
     assert ingest("email", body, signed(body, secret=secret), settings, now=NOW).status == 202
@@ -127,9 +127,13 @@ def test_a_whsec_secret_is_the_base64_key_of_the_signatures() -> None:
     assert ingest("email", body, bearer, settings, now=NOW).status == 202
 
 
-@pytest.mark.parametrize("secret", ["", "   "])
-def test_an_empty_secret_is_refused_at_start_up(secret: str) -> None:
-    with pytest.raises(ValidationError, match="ingest_secret"):
+@pytest.mark.parametrize(("secret", "why"), [
+    ("", "is empty"), ("   ", "is empty"), ("whsec_", "must hold 24 to 64 bytes, not 0"),
+    ("whsec_" + base64.b64encode(b"short").decode(), "must hold 24 to 64 bytes, not 5"),
+    ("whsec_not base64!", "must be base64 after the prefix"),
+])
+def test_an_empty_or_short_secret_is_refused_at_start_up(secret: str, why: str) -> None:
+    with pytest.raises(ValidationError, match=f"ingest_secret\n.*{why}"):
         Settings(ingest_secret=SecretStr(secret))
 
 

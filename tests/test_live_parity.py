@@ -24,9 +24,9 @@ from leadscore.events import Event
 from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
 from scoring_rules import ProspectState, RuleSet, load_rules, replay_lines
-from streams.outbox import changelog_topic
 from streams.send import send_file
 from streams.sources import discover_sources
+from streams.topics import topics_of
 from tests.live import (
     Worker,
     live_settings,
@@ -82,7 +82,7 @@ def live_states(settings: Settings, rules: RuleSet) -> dict[str, dict[str, Any]]
     """The prospects table as its changelog holds it: the last entry per key."""
     from kafka import KafkaConsumer, TopicPartition
 
-    topic = changelog_topic(settings.app_id)
+    topic = topics_of(settings).changelog
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=2000)
@@ -98,14 +98,14 @@ def live_states(settings: Settings, rules: RuleSet) -> dict[str, dict[str, Any]]
 
 
 def send(settings: Settings, path: Path) -> None:
-    report = send_file(discover_sources()["canonical"], path, settings.topic("raw.canonical"),
+    report = send_file(discover_sources()["canonical"], path, topics_of(settings).raw["canonical"],
                        settings.kafka_bootstrap_servers, settings.message_max_bytes)
     assert report.sent > 0
 
 
 def wait_for_decisions(settings: Settings, expected: Decisions, worker: Worker) -> Decisions:
     count = sum(len(items) for items in expected.values())
-    topic = settings.topic("decisions")
+    topic = topics_of(settings).decisions
     return by_prospect(wait_for_records(settings.kafka_bootstrap_servers, topic, count, 180,
                                         worker, distinct=True))
 
@@ -205,7 +205,7 @@ def test_the_decay_timer_publishes_due_decays_as_replay_computes_them(
 def _kill_when(settings: Settings, worker: Worker, total: int) -> None:
     """SIGKILL the worker (no chance to flush or commit) once a tenth of `total` decisions
     are out; the test is void if the worker got to publish them all."""
-    topic = settings.topic("decisions")
+    topic = topics_of(settings).decisions
     with reading(settings.kafka_bootstrap_servers, topic) as reader:
         wait_for(lambda: reader.poll() >= total // 10, 120,
                  lambda: f"fewer than {total // 10} decisions; log:\n{worker.log()[-3000:]}")

@@ -24,6 +24,7 @@ from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
 from scoring_rules import load_rules
 from streams.rules_feed import publish_rules
+from streams.topics import topics_of
 from tests.live import (
     Worker,
     http_post,
@@ -55,7 +56,7 @@ def produce(settings: Settings, topic: str, values: list[bytes], key: bytes | No
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
         for value in values:
-            producer.send(settings.topic(topic), key=key, value=value)
+            producer.send(topic, key=key, value=value)
         producer.flush()
     finally:
         producer.close()
@@ -74,14 +75,14 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_stream_goes_on(
 ) -> None:
     settings, worker = pipeline
     email = f"dl-{uuid.uuid4().hex[:6]}@acme.example"
-    produce(settings, "raw.canonical", [
+    produce(settings, topics_of(settings).raw["canonical"], [
         b"{not json",
         orjson.dumps({**canonical("dl-1", email), "occurred_at": "2026-03-02T10:00:00"}),
         orjson.dumps(canonical("dl-2", email)),
     ])
-    wait_for_records(settings.kafka_bootstrap_servers, settings.topic("dead-letter"), 2, 60,
+    wait_for_records(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter, 2, 60,
                      worker)
-    letters = read_topic(settings.kafka_bootstrap_servers, settings.topic("dead-letter"))
+    letters = read_topic(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter)
     by_raw = {letter["raw"]: letter for letter in letters}
     assert by_raw["{not json"]["source"] == "canonical"
     assert by_raw["{not json"]["stage"] == "parse"
@@ -127,7 +128,7 @@ def test_metrics_count_events_and_decisions_without_personal_data(
 ) -> None:
     settings, worker = pipeline
     email = f"m-{uuid.uuid4().hex[:6]}@acme.example"
-    produce(settings, "raw.canonical", [orjson.dumps(canonical("m-1", email))])
+    produce(settings, topics_of(settings).raw["canonical"], [orjson.dumps(canonical("m-1", email))])
     _wait_for_decisions(settings, worker, email, 2)
     with urllib.request.urlopen(f"{worker.base_url}/metrics", timeout=5) as response:
         text = response.read().decode()
@@ -148,7 +149,7 @@ def _wait_for_decisions(
     settings: Settings, worker: Worker, prospect: str, count: int
 ) -> list[dict[str, Any]]:
     """The prospect's decisions, once there are at least `count`."""
-    with reading(settings.kafka_bootstrap_servers, settings.topic("decisions")) as reader:
+    with reading(settings.kafka_bootstrap_servers, topics_of(settings).decisions) as reader:
         return reader.wait_for(count, 60, worker, where=lambda d: d.get("prospect") == prospect)
 
 
@@ -162,7 +163,8 @@ def test_a_published_rule_change_applies_live_and_a_bad_one_is_refused(
     for path in sorted(settings.rules_path.glob("*.yaml")):
         (changed_dir / path.name).write_text(path.read_text())
     with running_worker(settings, tmp_path / "worker.log") as worker:
-        produce(settings, "raw.canonical", [orjson.dumps(canonical("r-1", "ana@acme.example"))])
+        produce(settings, topics_of(settings).raw["canonical"],
+                [orjson.dumps(canonical("r-1", "ana@acme.example"))])
         before = _wait_for_decisions(settings, worker, "ana@acme.example", 2)
         assert {d["rules_version"] for d in before} == {shipped.version}
 
@@ -173,24 +175,27 @@ def test_a_published_rule_change_applies_live_and_a_bad_one_is_refused(
         new_version = publish_rules(settings, changed_dir)
         assert new_version != shipped.version
         _wait_for_log(worker, new_version)
-        produce(settings, "raw.canonical", [orjson.dumps(canonical("r-2", "bo@acme.example"))])
+        produce(settings, topics_of(settings).raw["canonical"],
+                [orjson.dumps(canonical("r-2", "bo@acme.example"))])
         after = _wait_for_decisions(settings, worker, "bo@acme.example", 2)
         assert {d["rules_version"] for d in after} == {new_version}
         assert ("pricing-page", 9) in [(d["rule"], d["delta"]) for d in after]
 
         broken = changed_dir / "zz-broken.yaml"
         broken.write_text("rules:\n  - id: oops\n    event: web.page_view\n    pointz: 3\n")
-        produce(settings, "rules", [orjson.dumps({"files": {
+        produce(settings, topics_of(settings).rules, [orjson.dumps({"files": {
             p.name: p.read_text() for p in changed_dir.glob("*.yaml")}})], key=b"rules")
         _wait_for_log(worker, '"stage":"rules"')
         assert "zz-broken.yaml:4:5: unknown key 'pointz'" in worker.log()
-        produce(settings, "raw.canonical", [orjson.dumps(canonical("r-3", "cy@acme.example"))])
+        produce(settings, topics_of(settings).raw["canonical"],
+                [orjson.dumps(canonical("r-3", "cy@acme.example"))])
         still = _wait_for_decisions(settings, worker, "cy@acme.example", 2)
         assert {d["rules_version"] for d in still} == {new_version}
 
     # A worker started later puts the last version that passes in force, quietly.
     with running_worker(settings, tmp_path / "restarted.log") as worker:
-        produce(settings, "raw.canonical", [orjson.dumps(canonical("r-4", "di@acme.example"))])
+        produce(settings, topics_of(settings).raw["canonical"],
+                [orjson.dumps(canonical("r-4", "di@acme.example"))])
         restarted = _wait_for_decisions(settings, worker, "di@acme.example", 2)
         assert {d["rules_version"] for d in restarted} == {new_version}
         assert '"level":"error"' not in worker.log() and "pointz" not in worker.log()

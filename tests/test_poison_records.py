@@ -26,6 +26,7 @@ from kafka import KafkaProducer
 
 from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
+from streams.topics import topics_of
 from streams.worker import worker_env
 from tests.hostile import SOURCES, documents, dumps, events_messages, payloads
 from tests.live import Worker, live_settings, read_topic, reading, running_worker
@@ -38,7 +39,7 @@ def produce(settings: Settings, topic: str, records: list[tuple[bytes | None, by
                              max_request_size=2_000_000)
     try:
         for key, value in records:
-            producer.send(settings.topic(topic), key=key, value=value)
+            producer.send(topic, key=key, value=value)
         producer.flush()
     finally:
         producer.close()
@@ -57,12 +58,12 @@ def page_view(event_id: str, email: str) -> bytes:
 
 
 def decisions_of(settings: Settings, worker: Worker, email: str, count: int) -> list[Any]:
-    with reading(settings.kafka_bootstrap_servers, settings.topic("decisions")) as reader:
+    with reading(settings.kafka_bootstrap_servers, topics_of(settings).decisions) as reader:
         return reader.wait_for(count, 60, worker, where=lambda d: d.get("prospect") == email)
 
 
 def letters_of(settings: Settings, worker: Worker, count: int) -> list[Any]:
-    with reading(settings.kafka_bootstrap_servers, settings.topic("dead-letter")) as reader:
+    with reading(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter) as reader:
         return reader.wait_for(count, 60, worker)
 
 
@@ -86,13 +87,13 @@ def test_every_consumer_sets_a_poison_record_aside_and_goes_on_even_after_a_rest
     ]
     with running_worker(settings, tmp_path / "first.log") as worker:
         assert quiet(worker), worker.log()  # a normal start on new topics logs no error
-        produce(settings, "raw.forms", [
+        produce(settings, topics_of(settings).raw["forms"], [
             (None, form("late@acme.example", submitted_at="9999-12-31T23:59:59-01:00")),
             (None, form("big@acme.example", fields={"title": "x" * 900_000})),
         ])
-        produce(settings, "events", poison_events)
-        produce(settings, "rules", [(b"rules", b'{"files": "notadict"}')])
-        produce(settings, "raw.canonical", [(None, page_view("ok-1", email))])
+        produce(settings, topics_of(settings).events, poison_events)
+        produce(settings, topics_of(settings).rules, [(b"rules", b'{"files": "notadict"}')])
+        produce(settings, topics_of(settings).raw["canonical"], [(None, page_view("ok-1", email))])
         decided = decisions_of(settings, worker, email, 2)
         assert [(d["rule"], d["delta"]) for d in decided] == [
             ("page-view", 1), ("pricing-page", 5)]
@@ -119,7 +120,8 @@ def test_every_consumer_sets_a_poison_record_aside_and_goes_on_even_after_a_rest
     # A restart reads the uncommitted tail and the rules topic again: no crash loop.
     later = f"later-{uuid.uuid4().hex[:6]}@acme.example"
     with running_worker(settings, tmp_path / "second.log") as worker:
-        produce(settings, "raw.canonical", [(None, page_view("later-1", later))])
+        produce(settings, topics_of(settings).raw["canonical"],
+                [(None, page_view("later-1", later))])
         assert len(decisions_of(settings, worker, later, 2)) == 2
         assert worker.process.poll() is None
         assert "Traceback" not in worker.log().replace('"logger":"leadscore.dead_letters"', "")
@@ -145,11 +147,12 @@ def test_after_any_input_on_any_topic_the_worker_is_alive_and_decides_the_next_e
 ) -> None:
     settings_, worker = fuzzed_worker
     for source, value in raw:
-        produce(settings_, f"raw.{source}", [(None, value)])
-    produce(settings_, "events", [(b"ana@acme.example", value) for value in events])
-    produce(settings_, "rules", [(b"rules", value) for value in rules])
+        produce(settings_, topics_of(settings_).raw[source], [(None, value)])
+    produce(settings_, topics_of(settings_).events,
+            [(b"ana@acme.example", value) for value in events])
+    produce(settings_, topics_of(settings_).rules, [(b"rules", value) for value in rules])
     email = f"next-{uuid.uuid4().hex[:8]}@acme.example"
-    produce(settings_, "raw.canonical", [(None, page_view(email, email))])
+    produce(settings_, topics_of(settings_).raw["canonical"], [(None, page_view(email, email))])
     assert len(decisions_of(settings_, worker, email, 2)) == 2
     assert worker.process.poll() is None
 
@@ -175,7 +178,7 @@ def test_dead_letters_are_listed_and_sent_back_once_the_cause_is_fixed(
                         "properties": {"url": "https://acme.example/pricing", "visit_id": "s1",
                                        "note": "n" * 6000}})
     with running_worker(small, tmp_path / "small.log") as worker:
-        produce(small, "raw.canonical", [(None, b"{not json"), (None, big)])
+        produce(small, topics_of(small).raw["canonical"], [(None, b"{not json"), (None, big)])
         letters_of(small, worker, 2)
 
     listed = cli(small, "dead-letters", "list")
@@ -195,7 +198,7 @@ def test_dead_letters_are_listed_and_sent_back_once_the_cause_is_fixed(
             ("big-1", "page-view"), ("big-1", "pricing-page")]
     again = cli(fixed, "dead-letters", "list", "--full", "--stage", "parse")
     [letter] = [orjson.loads(line) for line in again.stdout.splitlines()]
-    assert (letter["raw"], letter["topic"]) == ("{not json", fixed.topic("raw.canonical"))
+    assert (letter["raw"], letter["topic"]) == ("{not json", topics_of(fixed).raw["canonical"])
 
 
 def test_slow_clients_are_timed_out_and_oversized_output_is_a_413(
@@ -234,5 +237,5 @@ def test_slow_clients_are_timed_out_and_oversized_output_is_a_413(
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 413
         assert worker.process.poll() is None
-        assert read_topic(settings.kafka_bootstrap_servers, settings.topic("raw.forms"),
+        assert read_topic(settings.kafka_bootstrap_servers, topics_of(settings).raw["forms"],
                           idle_seconds=1) == []

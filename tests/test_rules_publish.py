@@ -10,6 +10,7 @@ from leadscore.cli import main
 from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
 from scoring_rules import load_rules
+from streams.topics import topics_of
 from streams.worker import prepare_topics
 from tests.live import read_topic
 
@@ -50,6 +51,6 @@ def test_publish_puts_checked_rules_on_the_rules_topic_and_refuses_bad_ones(
     assert main(["rules", "publish"]) == 0
     version = load_rules(settings.rules_path).version
     assert f"published rules {version}" in capsys.readouterr().out
-    [record] = read_topic(broker.bootstrap_servers, settings.topic("rules"))
+    [record] = read_topic(broker.bootstrap_servers, topics_of(settings).rules)
     published = {Path(name).name: text for name, text in record["files"].items()}
     assert published == {p.name: p.read_text() for p in settings.rules_path.glob("*.yaml")}

@@ -37,7 +37,7 @@ class Source:
     `payload` validates one raw item (one webhook event, one tracker call) and is where
     garbage is rejected with a reason; `to_events` may return no events for raw items that
     nothing scores (say so in the source's docs). `topic` is the raw topic's suffix; the full
-    name gets the settings' prefix: `Settings().topic(source.topic)`.
+    name gets the settings' prefix (`streams.topics.topics_of(settings).raw[name]`).
     """
 
     name: str

@@ -1,0 +1,92 @@
+"""The decision records and the words they share: one owner for every area.
+
+Every decision is an event: the audit trail and the integration surface. Scoring makes
+them, the live pipeline publishes them on `decisions`, replay prints them, and routing
+reads them; each reads the shapes and the words (stages, tracks, key prefixes) from here.
+Records are plain JSON-ready dicts, built by the functions below; the `TypedDict`s say
+what each type holds, for readers and type checkers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+#: The state key of an anonymous visitor: `anon:<anonymous id>`. A known prospect's key is
+#: the lowercased email.
+ANON_PREFIX = "anon:"
+
+#: Funnel stages a prospect's state moves through (a rep's outcome adds the last two).
+ANONYMOUS, PROSPECT, LEAD = "anonymous", "prospect", "lead"
+OPPORTUNITY, DISQUALIFIED = "opportunity", "disqualified"
+
+#: Tracks of a promotion: a hand-raiser goes to a rep at once, every other lead to the
+#: 24-hour queue.
+FAST_TRACK, STANDARD = "fast_track", "standard"
+Track = Literal["fast_track", "standard"]
+
+#: The rule id of the score change an identity merge makes.
+MERGE_RULE = "identity.merge"
+
+Decision = dict[str, Any]
+
+
+class ScoreChanged(TypedDict):
+    type: Literal["score.changed"]
+    prospect: str
+    rule: str
+    delta: int
+    score: int
+    #: The event that made the change; None for a decay or a merge.
+    event_id: str | None
+    at: str
+    rules_version: str
+
+
+class ProspectPromoted(TypedDict):
+    type: Literal["prospect.promoted"]
+    prospect: str
+    score: int
+    track: Track
+    at: str
+    rules_version: str
+
+
+class EventRejected(TypedDict):
+    """A line `leadscore replay` could not read as an event."""
+
+    type: Literal["event.rejected"]
+    line: int
+    error: str
+    rules_version: str
+
+
+def score_changed(
+    version: str, prospect: str, rule: str, delta: int, score: int, *, event_id: str | None,
+    at: str,
+) -> Decision:
+    return {
+        "type": "score.changed", "prospect": prospect, "rule": rule, "delta": delta,
+        "score": score, "event_id": event_id, "at": at, "rules_version": version,
+    }
+
+
+def score_changed_source(**fields: str) -> str:
+    """Python source making the `score.changed` record whose fields are the expressions in
+    `fields` (every field but `type`): generated evaluators write it in line, since a call
+    per decision costs more than the dict. Raises if `fields` are not the record's."""
+    wanted = [name for name in ScoreChanged.__annotations__ if name != "type"]
+    if sorted(fields) != sorted(wanted):
+        raise ValueError(f"score.changed has the fields {wanted}, not {sorted(fields)}")
+    items = ", ".join(f'"{name}": {fields[name]}' for name in wanted)
+    return f'{{"type": "score.changed", {items}}}'
+
+
+def promoted(version: str, prospect: str, score: int, track: str, at: str) -> Decision:
+    return {
+        "type": "prospect.promoted", "prospect": prospect, "score": score, "track": track,
+        "at": at, "rules_version": version,
+    }
+
+
+def rejected(version: str, line: int, error: str) -> Decision:
+    return {"type": "event.rejected", "line": line, "error": error, "rules_version": version}
