@@ -42,13 +42,38 @@ class ScoreChanged(TypedDict):
     rules_version: str
 
 
+class RuleHit(TypedDict):
+    rule: str
+    points: int
+
+
+class Trigger(TypedDict):
+    """The event a promotion happened on: the hand-raise of a fast-track lead."""
+
+    id: str
+    type: str
+    #: Its properties, scalars only and cut short: what a rep reads on the lead card.
+    properties: dict[str, Any]
+
+
 class ProspectPromoted(TypedDict):
+    """A prospect became a lead, with what a rep needs to act on it at once."""
+
     type: Literal["prospect.promoted"]
     prospect: str
     score: int
     track: Track
     at: str
     rules_version: str
+    #: The two parts of the score: how well they fit, how engaged they are.
+    fit: int
+    behavior: int
+    #: The rules that gave the most points, most first.
+    top_rules: list[RuleHit]
+    #: None when a merge or a decay run promoted, not an event.
+    trigger: Trigger | None
+    #: Profile facts known so far: name, title, company, country, lead source.
+    profile: dict[str, str]
 
 
 class EventRejected(TypedDict):
@@ -81,10 +106,14 @@ def score_changed_source(**fields: str) -> str:
     return f'{{"type": "score.changed", {items}}}'
 
 
-def promoted(version: str, prospect: str, score: int, track: str, at: str) -> Decision:
+def promoted(
+    version: str, prospect: str, score: int, track: str, at: str, *, fit: int, behavior: int,
+    top_rules: list[RuleHit], trigger: Trigger | None, profile: dict[str, str],
+) -> Decision:
     return {
         "type": "prospect.promoted", "prospect": prospect, "score": score, "track": track,
-        "at": at, "rules_version": version,
+        "at": at, "rules_version": version, "fit": fit, "behavior": behavior,
+        "top_rules": top_rules, "trigger": trigger, "profile": profile,
     }
 
 

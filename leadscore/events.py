@@ -35,7 +35,7 @@ EVENT_TYPES: dict[str, str] = {
     "webinar.attended": "attended a webinar {webinar_id, minutes}",
     "content.downloaded": "content downloaded {asset_id, category}",
     "form.submitted": "a form submitted {form: contact_me | trial_request | ...}",
-    "prospect.updated": "profile facts changed {title, lead_source, offer, company, country}",
+    "prospect.updated": "profile facts changed {name, title, lead_source, offer, company, country}",
     "prospect.reviewed": "a rep's manual review {approved}",
     "account.updated": "account facts changed {name, industry, employees, country}",
     "lead.outcome": "a rep's outcome for a lead {outcome: converted | disqualified | recycled}",

@@ -60,9 +60,9 @@ class FitEvaluator:
     worst: int
 
 
-#: Scores one event of one type: (state, event id, time, properties, `iso` of the time or
-#: None, the list its decisions are appended to). See `scoring_rules.evaluators`.
-Evaluator = Callable[["ProspectState", str, float, dict[str, Any], str | None,
+#: Scores one event of one type: (state, event id, event type, time, properties, `iso` of
+#: the time or None, the list its decisions are appended to). See `scoring_rules.evaluators`.
+Evaluator = Callable[["ProspectState", str, str, float, dict[str, Any], str | None,
                       list[dict[str, Any]]], None]
 
 

@@ -22,6 +22,8 @@ from leadscore.decisions import (
     PROSPECT,
     STANDARD,
     Decision,
+    RuleHit,
+    Trigger,
     promoted,
     score_changed,
 )
@@ -31,6 +33,10 @@ from scoring_rules.decay import due_at, run_due
 from scoring_rules.evaluators import generate, has_own_evaluator
 from scoring_rules.state import ProspectState, iso
 
+#: The profile facts a lead card shows (from `evaluators.PROFILE_EVENT` events).
+PROFILE_FACTS = ("name", "title", "company", "country", "lead_source")
+#: How many rules a promotion names as its top hits, and how long a text it keeps.
+TOP_RULES, SHORT_TEXT = 3, 200
 #: Where a rep's outcome for a lead moves it: a recycled lead can become a lead again.
 OUTCOME_STAGES = {"recycled": PROSPECT, "converted": OPPORTUNITY, "disqualified": DISQUALIFIED}
 
@@ -101,6 +107,10 @@ def merge(
     for event_id in anon.seen:
         known.remember(event_id)
     _merge_windows(known, anon)
+    if anon.profile:
+        known.profile = {**anon.profile, **(known.profile or {})}
+    for rule_id, points in (anon.hits or {}).items():
+        _count_hit(known, rule_id, points)
     if anon.track == FAST_TRACK and known.stage in (ANONYMOUS, PROSPECT):
         known.track = FAST_TRACK
     after = known.score(low, high)
@@ -133,7 +143,7 @@ def apply_event(
     """
     evaluate = rules.evaluators.get(event_type) or evaluator(rules, event_type)
     decisions: list[Decision] = []
-    evaluate(state, event_id, t, props, at, decisions)
+    evaluate(state, event_id, event_type, t, props, at, decisions)
     return decisions
 
 
@@ -193,16 +203,59 @@ def _advance(rules: RuleSet, state: ProspectState, until: float, decisions: list
     _promote_if_due(rules, state, until, decisions)
 
 
-def _promote_if_due(rules: RuleSet, state: ProspectState, t: float, decisions: list[Decision]
-                    ) -> None:
-    """A prospect becomes a lead once per lead cycle: at the threshold, or as a hand-raiser."""
+def _promote_if_due(rules: RuleSet, state: ProspectState, t: float, decisions: list[Decision],
+                    trigger: Trigger | None = None) -> None:
+    """A prospect becomes a lead once per lead cycle: at the threshold, or as a hand-raiser.
+    The promotion carries what the lead card shows, so routing needs no other lookup."""
     if state.stage != PROSPECT:
         return
     score = state.score(rules.min_score, rules.max_score)
     if state.track == FAST_TRACK or score >= rules.threshold:
         state.stage = LEAD
         state.track = state.track or STANDARD
-        decisions.append(promoted(rules.version, state.key, score, state.track, iso(t)))
+        decisions.append(promoted(
+            rules.version, state.key, score, state.track, iso(t), fit=state.fit,
+            behavior=state.behavior, top_rules=_top_rules(state), trigger=trigger,
+            profile=dict(state.profile or {})))
+
+
+def _top_rules(state: ProspectState) -> list[RuleHit]:
+    points = {rule: value for rule, value in state.fit_parts.items() if value > 0}
+    for rule, value in (state.hits or {}).items():
+        if value > 0:
+            points[rule] = value
+    ranked = sorted(points.items(), key=lambda item: (-item[1], item[0]))[:TOP_RULES]
+    return [{"rule": rule, "points": value} for rule, value in ranked]
+
+
+def _trigger(event_id: str, event_type: str, props: dict[str, Any]) -> Trigger:
+    """The event a promotion happened on, with its scalar properties cut short."""
+    shown: dict[str, Any] = {}
+    for name, value in props.items():
+        if isinstance(value, str):
+            shown[name] = value[:SHORT_TEXT]
+        elif isinstance(value, int | float | bool) or value is None:
+            shown[name] = value
+        if len(shown) == 10:
+            break
+    return {"id": event_id, "type": event_type, "properties": shown}
+
+
+def _record_profile(state: ProspectState, props: dict[str, Any]) -> None:
+    """Keep the latest of each profile fact an event carries."""
+    for fact in PROFILE_FACTS:
+        value = props.get(fact)
+        if isinstance(value, str) and value:
+            if state.profile is None:
+                state.profile = {}
+            state.profile[fact] = value[:SHORT_TEXT]
+
+
+def _count_hit(state: ProspectState, rule_id: str, delta: int) -> None:
+    hits = state.hits
+    if hits is None:
+        hits = state.hits = {}
+    hits[rule_id] = hits.get(rule_id, 0) + delta
 
 
 def _record_outcome(state: ProspectState, outcome: Any) -> None:
@@ -280,4 +333,5 @@ def _merge_windows(known: ProspectState, anon: ProspectState) -> None:
 _EVALUATOR_NAMES: dict[str, Any] = {
     "run_due": run_due, "iso": iso, "UNREAD": UNREAD, "ABSENT": ABSENT, "_apply_fit": _apply_fit,
     "_hold": _hold, "_record_outcome": _record_outcome, "_promote_if_due": _promote_if_due,
+    "_trigger": _trigger, "_record_profile": _record_profile, "_count_hit": _count_hit,
 }

@@ -27,11 +27,14 @@ from scoring_rules.conditions import Predicate
 from scoring_rules.state import REMEMBERED_EVENT_IDS, REMEMBERED_VISITS
 
 OUTCOME_EVENT = "lead.outcome"
+#: The event type whose profile facts a lead card shows (`engine.PROFILE_FACTS`).
+PROFILE_EVENT = "prospect.updated"
 
 
 def has_own_evaluator(rules: RuleSet, event_type: str) -> bool:
     """Whether `event_type` gets a function of its own (else it shares the no-rules one)."""
-    return event_type in rules.behavior or event_type in rules.fit or event_type == OUTCOME_EVENT
+    return (event_type in rules.behavior or event_type in rules.fit
+            or event_type in (OUTCOME_EVENT, PROFILE_EVENT))
 
 
 def evaluator_source(rules: RuleSet, event_type: str | None) -> str:
@@ -40,18 +43,19 @@ def evaluator_source(rules: RuleSet, event_type: str | None) -> str:
 
 
 def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any]]:
-    """The source of `evaluate(state, event_id, t, props, at, decisions)`, which appends
+    """The source of `evaluate(state, event_id, event_type, t, props, at, decisions)`, which appends
     the event's decisions to `decisions`, and the values it refers to by name (the rules'
     tests, owners and fit evaluators).
 
     It also calls, by name, the engine's `rules`, `run_due`, `iso`, `_apply_fit`, `_hold`,
-    `_record_outcome`, `_promote_if_due`, `UNREAD` and `ABSENT`, which the caller provides.
+    `_record_outcome`, `_record_profile`, `_count_hit`, `_trigger`, `_promote_if_due`, `UNREAD`
+    and `ABSENT`, which the caller provides.
     """
     code = _Code()
     low, high = rules.min_score, rules.max_score
     behavior = rules.behavior.get(event_type, ()) if event_type else ()
     fit = rules.fit.get(event_type, ()) if event_type else ()
-    code.add(0, "def evaluate(state, event_id, t, props, at, decisions):")
+    code.add(0, "def evaluate(state, event_id, event_type, t, props, at, decisions):")
     code.add(1, f'"""{event_type or "any event type without rules"}: rules {rules.version}."""')
     code.add(1, "seen = state.seen  # an event already applied is ignored")
     code.add(1, "if event_id in seen:")
@@ -78,6 +82,8 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
         _behavior(code, behavior, low, high, rules.version)
     if event_type == OUTCOME_EVENT:
         code.add(1, '_record_outcome(state, props.get("outcome"))')
+    if event_type == PROFILE_EVENT:
+        code.add(1, "_record_profile(state, props)")
     if not behavior:
         code.add(1, "total = state.fit + state.behavior")
     # The clamped score reaches a threshold inside the bounds exactly when the total does.
@@ -85,7 +91,8 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
                else f"({_clamped('total', low, high)}) >= {rules.threshold}")
     code.add(1, f"if state.stage == {PROSPECT!r} and (state.track == {FAST_TRACK!r} or "
                 f"{reached}):")
-    code.add(2, "_promote_if_due(rules, state, t, decisions)")
+    code.add(2, "_promote_if_due(rules, state, t, decisions, "
+                "_trigger(event_id, event_type, props))")
     return code.source(), code.values
 
 
@@ -285,10 +292,12 @@ def _decision(code: _Code, depth: int, rule: BehaviorRule, delta: str, score: st
               version: str) -> None:
     code.add(depth, "if at is None:")
     code.add(depth + 1, "at = iso(t)")
-    record = score_changed_source(prospect="state.key", rule=repr(rule.id), delta=delta,
+    code.add(depth, f"change = {delta}")
+    record = score_changed_source(prospect="state.key", rule=repr(rule.id), delta="change",
                                   score=score, event_id="event_id", at="at",
                                   rules_version=repr(version))
     code.add(depth, f"decisions.append({record})")
+    code.add(depth, f"_count_hit(state, {rule.id!r}, change)")
 
 
 def _clamped(name: str, low: int, high: int) -> str:

@@ -222,7 +222,7 @@ def _replay(
             state = states[key] = ProspectState.new(key)
         # `apply_event`, with its look-up of the event type's evaluator written out
         evaluate = evaluators.get(event_type) or evaluator(rules, event_type)
-        evaluate(state, event_id, t, props, at, decisions)
+        evaluate(state, event_id, event_type, t, props, at, decisions)
         if len(decisions) >= CHUNK:
             yield decisions
             decisions = []

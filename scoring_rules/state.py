@@ -76,6 +76,10 @@ class ProspectState:
     lots: dict[str, list[list[float]]] | None = None
     #: Halving points: owner id -> when its points next halve.
     halvings: dict[str, float] | None = None
+    #: Profile facts a rep reads on a lead card (`PROFILE_FACTS`), the latest of each.
+    profile: dict[str, Any] | None = None
+    #: Points each behavior rule has added, in all: a lead card's top rule hits.
+    hits: dict[str, int] | None = None
 
     @classmethod
     def new(cls, key: str) -> ProspectState:
@@ -135,7 +139,7 @@ class ProspectState:
                        for k, v in self.gates.items() if type(v) is list}
             if windows:
                 data["windows"] = windows
-        for name in ("held", "lots", "halvings"):
+        for name in ("held", "lots", "halvings", "profile", "hits"):
             value = getattr(self, name)
             if value:
                 data[name] = value
@@ -153,6 +157,8 @@ class ProspectState:
             lots={k: [list(lot) for lot in v] for k, v in data["lots"].items()}
             if "lots" in data else None,
             halvings=dict(data["halvings"]) if "halvings" in data else None,
+            profile=dict(data["profile"]) if "profile" in data else None,
+            hits=dict(data["hits"]) if "hits" in data else None,
         )
 
     def summary(self, low: int, high: int) -> dict[str, Any]:

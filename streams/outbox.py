@@ -59,9 +59,10 @@ async def publish_outbox(pipeline: Pipeline) -> None:
                         dead = counted(letter("outbox", describe(error),
                                               record, "changelog", error), error)
                         messages = [(topics.dead_letter, *as_record(
-                            dead, settings.message_max_bytes))]
-                    for topic, key, value in messages:
-                        sends.append(await producer.send(topic, key=key, value=value))
+                            dead, settings.message_max_bytes), None)]
+                    for topic, key, value, stamp in messages:
+                        sends.append(await producer.send(topic, key=key, value=value,
+                                                         timestamp_ms=stamp))
             if sends:
                 await asyncio.gather(*sends)
             if batches:
@@ -70,19 +71,22 @@ async def publish_outbox(pipeline: Pipeline) -> None:
         await consumer.stop()
 
 
-def _messages(pipeline: Pipeline, record: Any) -> list[tuple[str, bytes | None, bytes]]:
-    """What one changelog record asks to publish, as (topic, key, value), all checked to
-    fit before any is sent."""
+def _messages(
+    pipeline: Pipeline, record: Any
+) -> list[tuple[str, bytes | None, bytes, int | None]]:
+    """What one changelog record asks to publish, as (topic, key, value, timestamp), all
+    checked to fit before any is sent. The timestamp is when the message that made them
+    reached leadscore (`Entry.received`)."""
     topics, limit = pipeline.topics, pipeline.settings.message_max_bytes
     entry = orjson.loads(record.value) if record.value else None
-    messages: list[tuple[str, bytes | None, bytes]] = []
+    messages: list[tuple[str, bytes | None, bytes, int | None]] = []
     decisions = []
     for kind, key, item in outbox(entry, position_of(record)):
         topic = topics.decisions if kind == "decision" else topics.events
-        message = (topic, key.encode(), orjson.dumps(item))
-        if not fits(message[1], message[2], limit):
-            raise ValueError(f"a {kind} of {len(message[2])} bytes does not fit a record")
-        messages.append(message)
+        value = orjson.dumps(item)
+        if not fits(key.encode(), value, limit):
+            raise ValueError(f"a {kind} of {len(value)} bytes does not fit a record")
+        messages.append((topic, key.encode(), value, entry.get("received") if entry else None))
         if kind == "decision":
             decisions.append(item)
     for decision in decisions:

@@ -187,8 +187,9 @@ async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Await
         if isinstance(messages, dict):
             sends.append(await send(producer, topics.dead_letter, messages, limit))
             continue
-        for key, value in messages:
-            sends.append(await producer.send(topics.events, key=key, value=value))
+        for key, value in messages:  # stamped with the raw record's arrival
+            sends.append(await producer.send(topics.events, key=key, value=value,
+                                             timestamp_ms=record.timestamp))
     return sends
 
 
@@ -233,7 +234,7 @@ def score_one(rules: RuleSet, owned: Owned, record: Any) -> DeadLetter | None:
             raise ValueError("an events message needs a key (the prospect) and a value")
         message = orjson.loads(record.value)
         occurred = handle(rules, owned.table, owned.index, record.key.decode(), message,
-                          record.offset)
+                          record.offset, record.timestamp)
         if occurred is not None:
             owned.clock.saw(time.monotonic(), occurred)
     except ValueError as error:  # bad input: not JSON, not a message, an invalid event

@@ -72,6 +72,9 @@ class Entry(TypedDict):
     decisions: list[Decision]  # outbox: decisions of the last change
     forwards: list[tuple[str, Message]]  # outbox: messages to send on `events`
     offset: int  # the `events` offset of the last message applied (-1: none or unknown)
+    #: When that message reached leadscore (its Kafka timestamp, ms): the outbox stamps the
+    #: decisions it made with it, so speed to lead is measured from the trigger's arrival.
+    received: int | None
     origins: dict[str, list[int]]  # by raw or changelog partition, the last position applied
 
 
@@ -104,7 +107,7 @@ def event_message(
 
 def handle(
     rules: RuleSet, table: Table, index: DueIndex, key: str, message: Message,
-    offset: int | None = None,
+    offset: int | None = None, received: int | None = None,
 ) -> datetime | None:
     """Apply one message of `key`, read at `offset` of its `events` partition, writing each
     changed entry to `table`; returns the event's time when the message is an event. Without
@@ -121,6 +124,7 @@ def handle(
         if offset <= entry["offset"]:
             return occurred  # read again after a crash: applied, and its change is durable
         entry["offset"] = offset
+    entry["received"] = received
     if "origin" in message:
         partition, position = message["origin"]
         if position <= entry["origins"].get(partition, [-1]):
@@ -275,10 +279,10 @@ def _fresh(entry: Entry | None) -> Entry:
     """A working copy of `entry` with an empty outbox (the last one is already durable)."""
     if entry is None:
         return {"state": None, "links": [], "moved_to": None, "awaiting": None, "pending": [],
-                "decisions": [], "forwards": [], "offset": -1, "origins": {}}
-    # `offset` and `origins` may be missing from an entry written by an older version.
+                "decisions": [], "forwards": [], "offset": -1, "origins": {}, "received": None}
+    # `offset`, `origins` and `received` may be missing from an entry of an older version.
     return {"offset": -1, "origins": {}, **entry, "pending": list(entry["pending"]),
-            "decisions": [], "forwards": []}
+            "decisions": [], "forwards": [], "received": None}
 
 
 def _state(entry: Entry) -> ProspectState | None:

@@ -187,7 +187,7 @@ def test_after_any_events_record_a_valid_event_for_the_same_prospect_is_decided(
 
 
 def events_record(key: str | None, value: bytes, offset: int) -> SimpleNamespace:
-    return SimpleNamespace(topic="p.events", partition=0, offset=offset,
+    return SimpleNamespace(topic="p.events", partition=0, offset=offset, timestamp=1_000,
                            key=None if key is None else key.encode(), value=value)
 
 

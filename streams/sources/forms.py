@@ -26,7 +26,7 @@ from leadscore.events import Event, EventTime, ProspectRef
 from streams.sources import Email, Source, Text, content_id, event_id, present
 
 NAME = "forms"
-PROFILE_FIELDS = ("title", "company", "country", "lead_source", "offer")
+PROFILE_FIELDS = ("name", "title", "company", "country", "lead_source", "offer")
 
 
 class FormSubmission(BaseModel):

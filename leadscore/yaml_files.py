@@ -1,0 +1,225 @@
+"""YAML files that people edit (rules, rosters), read with every value's line and column.
+
+Marketing ops write these files by hand. Every problem of every file is collected before
+anything is raised, each at `file:line:col` with what was expected, so a file is fixed in
+one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileError:
+    """One problem in a file; `line` and `col` are 1-based, as editors show them."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class FilesError(Exception):
+    """Files that do not pass their check; `errors` holds every problem found, in order."""
+
+    def __init__(self, errors: list[FileError]) -> None:
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.col))
+        super().__init__("\n".join(str(error) for error in self.errors))
+
+
+@dataclass
+class YamlFile:
+    """One file's text, where each key and value sits in it, and the problems found."""
+
+    name: str
+    text: str
+    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    errors: list[FileError] = field(default_factory=list)
+    #: How many items failed validation and were left out; checks about the whole file
+    #: are only meaningful when it is 0.
+    dropped: int = 0
+
+    def error(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
+        marks = self.keys if at_key else self.values
+        while loc not in marks and loc:
+            loc = loc[:-1]
+        line, col = marks.get(loc, (1, 1))
+        self.errors.append(FileError(self.name, line, col, message))
+
+
+def yaml_texts(path: Path, what: str) -> dict[str, str]:
+    """The files at `path` (a file, or a folder's `*.yaml`), name -> text, in name order;
+    `what` names them in errors ("rule files")."""
+    if path.is_dir():
+        files = sorted(path.glob("*.yaml"))
+        if not files:
+            raise FilesError([FileError(str(path), 1, 1, f"no *.yaml {what} here")])
+    elif path.is_file():
+        files = [path]
+    else:
+        raise FilesError([FileError(str(path), 1, 1, "no such file or folder")])
+    return {str(file): read_text(file) for file in files}
+
+
+def read_text(file: Path) -> str:
+    """A file's text; one that cannot be read or is not UTF-8 raises a located error."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise FilesError([FileError(str(file), 1, 1, f"cannot read: {error.strerror}")]) \
+            from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[:error.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise FilesError([FileError(
+            str(file), line, col,
+            f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8")]) \
+            from None
+
+
+
+
+def parse_yaml(file: YamlFile) -> Any:
+    """The file's document as plain data, every position recorded; None (with the error
+    recorded) when it is not YAML."""
+    try:
+        loader = yaml.SafeLoader(file.text)
+        try:
+            node = loader.get_single_node()
+            return _to_python(node, (), file, loader) if node is not None else {}
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = error.problem or error.context or "not valid YAML"
+        file.errors.append(FileError(file.name, line, col, f"not valid YAML: {problem}"))
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow
+        before = file.text[:error.position]
+        line, col = before.count("\n") + 1, error.position - before.rfind("\n")
+        file.errors.append(FileError(
+            file.name, line, col,
+            f"not valid YAML: the character #x{error.character:04x} is not allowed"))
+    except RecursionError:
+        file.errors.append(FileError(file.name, 1, 1, "not valid YAML: an alias (*name) "
+                                                      "refers to the node that holds it"))
+    file.dropped += 1
+    return None
+
+
+def _to_python(node: yaml.Node, loc: Loc, file: YamlFile, loader: yaml.SafeLoader) -> Any:
+    """Plain data from a YAML node, recording each value's and key's position."""
+    file.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            if isinstance(key, list | dict):
+                key = str(key)
+            if key in result:
+                file.keys[(*loc, key)] = (key_node.start_mark.line + 1,
+                                          key_node.start_mark.column + 1)
+                file.error((*loc, key), f"duplicate key {key!r}", at_key=True)
+                continue
+            file.keys[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _to_python(value_node, (*loc, key), file, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*loc, i), file, loader) for i, item in enumerate(node.value)]
+    return loader.construct_object(node)
+
+
+def validate(file: YamlFile, loc: Loc, model: type[BaseModel], value: Any) -> Any:
+    """`value` as a `model`, or None with every error recorded in `file` at its place."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        file.dropped += 1
+        for item in error.errors(include_url=False):
+            where: Loc = (*loc, *item["loc"])
+            kind = item["type"]
+            name = str(where[-1]) if where else ""
+            if kind == "extra_forbidden":
+                known = list(_fields_at(model, item["loc"][:-1]))
+                file.error(where, unknown_key(name, known), at_key=True)
+            elif kind == "missing":
+                file.error(where[:-1], f"missing key {name!r}")
+            else:
+                file.error(where, _describe(kind, item["msg"], name, item.get("input")))
+    return None
+
+
+def _describe(kind: str, message: str, name: str, value: Any) -> str:
+    expected = {
+        "int_parsing": "a whole number", "int_type": "a whole number",
+        "int_from_float": "a whole number", "float_parsing": "a number",
+        "float_type": "a number", "string_type": "text", "bool_parsing": "true or false",
+        "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping",
+        "model_type": "a mapping (key: value lines)", "model_attributes_type": "a mapping",
+    }.get(kind)
+    prefix = f"{name}: " if name and not name.isdigit() else ""
+    if expected:
+        return f"{prefix}wrong type: expected {expected}, got {value!r}"
+    if kind == "literal_error":
+        return f"{prefix}{message[0].lower()}{message[1:]}, got {value!r}"
+    message = message.removeprefix("Value error, ")
+    return f"{prefix}{message[0].lower()}{message[1:]}" if message else prefix
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Iterable[str]:
+    """The keys allowed at `loc` inside `model`, for "did you mean" suggestions."""
+    current: Any = model
+    parts = [part for part in loc if not isinstance(part, int)]  # list items: unwrapped below
+    while parts:
+        part = parts.pop(0)
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field_info = current.model_fields.get(str(part))
+        if field_info is None:
+            return []
+        annotation = field_info.annotation
+        if typing.get_origin(annotation) is dict and parts:
+            parts.pop(0)  # a key of a mapping such as `where` (a property name)
+        current = _unwrap(annotation)
+    return current.model_fields if isinstance(current, type) and issubclass(
+        current, BaseModel) else []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model inside `list[X]`, `dict[str, X]`, `X | None`, `Annotated[X, ...]`."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is None:
+            return annotation
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if origin in (types.UnionType, typing.Union) or origin is typing.Annotated:
+            annotation = args[0]
+        elif origin in (list, dict):
+            annotation = args[-1]
+        else:
+            return annotation
+
+
+def unknown_key(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; expected one of: {', '.join(known)}"
+    return f"unknown key {key!r}{hint}"
