@@ -20,11 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leadscore {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Each area registers its subcommands; imports stay local so `--help` stays fast.
+    from routing.commands import add_commands as add_routing_commands
     from scoring_rules.commands import add_commands as add_rules_commands
     from streams.commands import add_commands as add_stream_commands
 
     rules_commands = add_rules_commands(commands)
     add_stream_commands(commands, rules_commands)
+    add_routing_commands(commands)
     return parser
 
 

@@ -9,6 +9,7 @@ what each type holds, for readers and type checkers.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
 #: The state key of an anonymous visitor: `anon:<anonymous id>`. A known prospect's key is
@@ -28,6 +29,29 @@ Track = Literal["fast_track", "standard"]
 MERGE_RULE = "identity.merge"
 
 Decision = dict[str, Any]
+
+
+_DATES: dict[int, str] = {}
+
+
+def iso(seconds: float) -> str:
+    """Epoch seconds -> `2026-01-05T09:00:00Z` (microseconds only when there are some).
+
+    Every decision carries a time, and `datetime.isoformat` costs more than scoring the
+    event; whole seconds (the usual case) are formatted from a per-day cache instead.
+    """
+    whole = int(seconds)
+    if whole != seconds or whole < 0:
+        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    day, rest = divmod(whole, 86_400)
+    date = _DATES.get(day)
+    if date is None:
+        if len(_DATES) > 100_000:
+            _DATES.clear()
+        date = _DATES[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{date}T{hours:02d}:{minutes:02d}:{secs:02d}Z"
 
 
 class ScoreChanged(TypedDict):
@@ -119,3 +143,51 @@ def promoted(
 
 def rejected(version: str, line: int, error: str) -> Decision:
     return {"type": "event.rejected", "line": line, "error": error, "rules_version": version}
+
+
+# Routing's decisions: where each lead went and what happened to it there.
+
+
+class Candidate(TypedDict):
+    rep: str
+    #: Why the rep could not take the lead ("off shift", "out of office", "at daily cap
+    #: 40", ...); None for those who could.
+    excluded: str | None
+
+
+class LeadRouted(TypedDict):
+    """A lead was assigned to a rep: the explanation a rep or a manager reads."""
+
+    type: Literal["lead.routed"]
+    #: The lead's id: stable for one promotion, whatever the repeats.
+    lead: str
+    prospect: str
+    track: Track
+    team: str
+    #: Why this team: the account, country or default that matched.
+    matched: str
+    candidates: list[Candidate]
+    rep: str
+    #: True when nobody in the team could take it and the escalation target got it.
+    fallback: bool
+    #: When the rep should work it, and when the SLA is breached.
+    due: str
+    deadline: str
+    at: str
+    roster_version: str
+
+
+class LeadEvent(TypedDict):
+    """What happened to an assigned lead: acknowledged, reminded, reassigned or breached.
+    `lead.reassigned` adds `from_rep` and `reason`."""
+
+    type: Literal["lead.acknowledged", "lead.reminded", "lead.reassigned", "sla.breached"]
+    lead: str
+    prospect: str
+    rep: str
+    at: str
+
+
+def lead_event(kind: str, lead: str, prospect: str, rep: str, at: str,
+               **more: Any) -> Decision:
+    return {"type": kind, "lead": lead, "prospect": prospect, "rep": rep, "at": at, **more}

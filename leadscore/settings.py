@@ -59,6 +59,17 @@ class Settings(BaseSettings):
         default=DEFAULT_RULES_PATH,
         description="Rule file or folder of rule files (`*.yaml`); the shipped default set.",
     )
+    roster_path: Path | None = Field(
+        default=None,
+        description="The roster (YAML) a worker routes with until one is published "
+        "(`leadscore roster publish`); `routing/roster.yaml` is an example. Unset: the "
+        "worker does not route (scoring only).",
+    )
+    api_secret: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the queue API (`/v1/leads/...`, `/v1/reps/...`). "
+        "Unset: the queue API answers 403.",
+    )
     app_id: str = Field(
         default="leadscore",
         description="Application id: names the consumer groups, the changelog topic and "

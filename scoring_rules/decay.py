@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadscore.decisions import score_changed
+from leadscore.decisions import iso, score_changed
 from scoring_rules.compile import RuleSet
-from scoring_rules.state import ProspectState, iso
+from scoring_rules.state import ProspectState
 
 _GLOBAL = ""
 

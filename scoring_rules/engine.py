@@ -24,6 +24,7 @@ from leadscore.decisions import (
     Decision,
     RuleHit,
     Trigger,
+    iso,
     promoted,
     score_changed,
 )
@@ -31,7 +32,7 @@ from leadscore.events import Event
 from scoring_rules.compile import BehaviorRule, Evaluator, FitEvaluator, RuleSet
 from scoring_rules.decay import due_at, run_due
 from scoring_rules.evaluators import generate, has_own_evaluator
-from scoring_rules.state import ProspectState, iso
+from scoring_rules.state import ProspectState
 
 #: The profile facts a lead card shows (from `evaluators.PROFILE_EVENT` events).
 PROFILE_FACTS = ("name", "title", "company", "country", "lead_source")

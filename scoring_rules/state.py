@@ -11,39 +11,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from leadscore.decisions import ANON_PREFIX, ANONYMOUS, PROSPECT
+from leadscore.decisions import ANON_PREFIX, ANONYMOUS, PROSPECT, iso
 
 #: How many recent event ids a prospect remembers to ignore redelivered events.
 REMEMBERED_EVENT_IDS = 64
 #: How many recent visits a per-visit rule remembers (visits end; older ones are dropped).
 REMEMBERED_VISITS = 8
 
-
-
-_DATES: dict[int, str] = {}
-
-
-def iso(seconds: float) -> str:
-    """Epoch seconds -> `2026-01-05T09:00:00Z` (microseconds only when there are some).
-
-    Every decision carries a time, and `datetime.isoformat` costs more than scoring the
-    event; whole seconds (the usual case) are formatted from a per-day cache instead.
-    """
-    whole = int(seconds)
-    if whole != seconds or whole < 0:
-        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-    day, rest = divmod(whole, 86_400)
-    date = _DATES.get(day)
-    if date is None:
-        if len(_DATES) > 100_000:
-            _DATES.clear()
-        date = _DATES[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{date}T{hours:02d}:{minutes:02d}:{secs:02d}Z"
 
 
 @dataclass(slots=True)

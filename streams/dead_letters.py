@@ -38,10 +38,11 @@ _MAX_KEY = 1024
 #: parse (a raw record that is not its source's payload), map (a payload that does not map
 #: to valid events, or a mapping that failed), score (an `events` message), decay (a
 #: prospect whose due decay failed), outbox (a changelog record whose decisions could not
-#: be published), rules (a published rule set that failed the check).
-Stage = Literal["parse", "map", "score", "decay", "outbox", "rules"]
+#: be published), rules (a published rule set that failed the check), roster (a published
+#: roster that failed its check), route (a decision the router could not read).
+Stage = Literal["parse", "map", "score", "decay", "outbox", "rules", "roster", "route"]
 #: Stages whose records go back to the topic they came from when re-driven.
-REDRIVABLE: frozenset[str] = frozenset({"parse", "map", "score"})
+REDRIVABLE: frozenset[str] = frozenset({"parse", "map", "score", "route"})
 
 
 class DeadLetter(TypedDict):

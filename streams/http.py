@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -30,8 +31,12 @@ from streams.pipeline import Pipeline
 log = logging.getLogger("leadscore.ingest")
 
 
-async def start_web(pipeline: Pipeline) -> web.AppRunner:
-    """Serve on `web_host:web_port` until the returned runner is cleaned up."""
+Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+async def start_web(pipeline: Pipeline, more: Iterable[Route] = ()) -> web.AppRunner:
+    """Serve on `web_host:web_port` until the returned runner is cleaned up; `more` are
+    other areas' routes (method, path, handler), such as routing's queue API."""
     settings = pipeline.settings
     limit = settings.ingest_max_bytes
     timeout = settings.ingest_read_timeout_seconds
@@ -68,6 +73,8 @@ async def start_web(pipeline: Pipeline) -> web.AppRunner:
     app = web.Application()
     app.router.add_post("/v1/events/{source}", post_events)
     app.router.add_get("/metrics", get_metrics)
+    for method, path, handler in more:
+        app.router.add_route(method, path, handler)
     # The keep-alive timer also runs from a connection's start: a client that has not sent
     # a whole request line and headers by then is disconnected.
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=timeout)

@@ -21,8 +21,6 @@ such as `1E2` is written `100.0`), not the bytes as sent: a batch is split into 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,14 +31,17 @@ from pydantic import SecretStr, ValidationError
 
 from leadscore.events import describe_error
 from leadscore.settings import Settings
+from leadscore.webhook_signatures import (
+    WEBHOOK_ID,
+    WEBHOOK_SIGNATURE,
+    WEBHOOK_TIMESTAMP,
+    header_bytes,
+    signature_error,
+)
 from streams.scoring import event_message
 from streams.sources import Source, discover_sources
 from streams.topics import batch_size, fits, max_event_bytes, topics_of
 
-#: The Standard Webhooks headers (standardwebhooks.com): a message id, Unix seconds, and
-#: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (several, space-separated, may be sent).
-WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE = (
-    "webhook-id", "webhook-timestamp", "webhook-signature")
 #: JSON nested deeper than this is refused: no payload needs it, and deep nesting is how
 #: parsers and serialisers are made to fail.
 MAX_DEPTH = 32
@@ -207,51 +208,20 @@ def _deeper_than(document: Any, depth: int) -> bool:
 def authentication_error(
     body: bytes, headers: Mapping[str, str], settings: Settings, now: float
 ) -> str | None:
-    """Why the request is not authenticated, or None if it is (or no secret is set).
-
-    A bearer token, or a Standard Webhooks signature whose timestamp is within the
-    tolerance: a signature binds the body, its id and its time, so a captured request
-    cannot be sent again later. Compared in constant time. `headers` names are lowercase.
-    """
+    """Why the request is not authenticated, or None if it is (or no secret is set): a
+    bearer token, or a Standard Webhooks signature within the tolerance. Compared in
+    constant time. `headers` names are lowercase."""
     secret: SecretStr | None = settings.ingest_secret
     if secret is None:
         return None
     expected = secret.get_secret_value()
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip() and hmac.compare_digest(
-            _bytes(token.strip()), expected.encode()):
+            header_bytes(token.strip()), expected.encode()):
         return None
-    message_id, timestamp = headers.get(WEBHOOK_ID, ""), headers.get(WEBHOOK_TIMESTAMP, "")
-    signatures = headers.get(WEBHOOK_SIGNATURE, "")
-    if not (message_id and timestamp and signatures):
+    if WEBHOOK_SIGNATURE not in headers:
         return ("missing or wrong credentials: send `Authorization: Bearer <secret>`, or sign "
                 f"the request with the `{WEBHOOK_ID}`, `{WEBHOOK_TIMESTAMP}` and "
                 f"`{WEBHOOK_SIGNATURE}` headers (Standard Webhooks)")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        return f"`{WEBHOOK_TIMESTAMP}` must be Unix seconds, not {timestamp[:40]!r}"
-    tolerance = settings.ingest_signature_tolerance_seconds
-    if abs(now - sent_at) > tolerance:
-        return (f"`{WEBHOOK_TIMESTAMP}` is more than {tolerance} s from the server's clock: "
-                "sign each request when it is sent")
-    wanted = sign(_bytes(message_id).decode("utf-8", "replace"), sent_at, body, expected)
-    for candidate in signatures.split():
-        version, _, given = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(_bytes(given), wanted.encode()):
-            return None
-    return f"no `{WEBHOOK_SIGNATURE}` matches the body, id and timestamp"
-
-
-def _bytes(header: str) -> bytes:
-    """A header value's bytes, whatever they are (non-UTF-8 bytes arrive as surrogates)."""
-    return header.encode("utf-8", "surrogateescape")
-
-
-def sign(message_id: str, timestamp: int, body: bytes, secret: str) -> str:
-    """The Standard Webhooks `v1` signature, base64: what a sender puts after `v1,`. A
-    secret `whsec_<base64>` is that key's bytes; any other, its UTF-8 bytes."""
-    key = (base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_")
-           else secret.encode())  # (Settings checked that a whsec_ secret decodes)
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return signature_error(body, headers, expected, now,
+                           settings.ingest_signature_tolerance_seconds)

@@ -102,6 +102,7 @@ def redrive(bootstrap_servers: str, letters: Iterable[DeadLetter], max_bytes: in
 
 _NOT_REDRIVABLE = {
     "rules": "a refused rule set: fix the files and `leadscore rules publish` them",
+    "roster": "a refused roster: fix it and `leadscore roster publish` it",
     "decay": "a failed decay is scheduled again by the prospect's next change",
     "outbox": "a changelog record whose decisions were not published: see its reason",
 }

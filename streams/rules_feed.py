@@ -1,30 +1,24 @@
-"""Rules change without a restart: every worker follows the compacted `rules` topic.
-
-`leadscore rules publish` checks a rule set and writes its files to the topic under one
-key, so the topic's last record is the version in force and a worker that starts later
-reads it too. Each worker reads the whole topic itself (no consumer group), because every
-worker needs every version, not a share of them. A version that fails the check is
-refused, logged with its errors, and the running rules stay in force.
-"""
+"""Rules change without a restart: every worker follows the compacted `rules` topic
+(`streams.versions`). `leadscore rules publish` checks a rule set and writes its files
+there; a version that fails the check anyway (written by other means) is refused and set
+aside, and the running rules stay in force."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaProducer
 
 from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
 from streams import metrics
-from streams.dead_letters import counted, describe, letter, send
 from streams.pipeline import Pipeline
 from streams.sources import all_event_types
 from streams.topics import topics_of
+from streams.versions import follow_versions
 
 log = logging.getLogger("leadscore.rules")
 
@@ -61,57 +55,16 @@ def accept(pipeline: Pipeline, value: bytes) -> RuleSet | str:
 async def follow_rules(pipeline: Pipeline) -> None:
     """A worker task: apply the rule set in force, then every one published later."""
     metrics.RULES_VERSION.labels(pipeline.rules.version).set(1)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=pipeline.settings.kafka_bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partition = TopicPartition(pipeline.topics.rules, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning()
-        end = (await consumer.end_offsets([partition]))[partition]
-        # What was published before the start is history: the last version that passes is
-        # the one in force (a refused one was set aside when it was published, not again at
-        # every start).
-        history: list[Any] = []
-        later: list[Any] = []
-        while await consumer.position(partition) < end:
-            for record in (await consumer.getmany(partition, timeout_ms=1000)).get(partition, []):
-                (later if record.offset >= end else history).append(record)
-        for record in reversed(history):
-            if record.key == RULES_KEY and record.value is not None and not isinstance(
-                    _accept_safely(pipeline, record.value)[0], str):
-                break
-        for record in later:
-            await _follow(pipeline, record)
-        async for record in consumer:
-            await _follow(pipeline, record)
-    finally:
-        await consumer.stop()
 
+    def refused(value: bytes) -> str | None:
+        outcome = accept(pipeline, value)
+        if isinstance(outcome, str):
+            metrics.RULES_REFUSED.inc()
+            return outcome
+        return None
 
-async def _follow(pipeline: Pipeline, record: Any) -> None:
-    """Accept one published version, or set it aside with why it was refused (the running
-    rules stay in force)."""
-    if record.key != RULES_KEY or record.value is None:
-        return
-    outcome, cause = _accept_safely(pipeline, record.value)
-    if not isinstance(outcome, str):
-        return
-    metrics.RULES_REFUSED.inc()
-    dead = counted(letter("rules", outcome, record, "rules", cause), cause)
-    await (await send(pipeline.producer, pipeline.topics.dead_letter, dead,
-                      pipeline.settings.message_max_bytes))
-
-
-def _accept_safely(
-    pipeline: Pipeline, value: bytes
-) -> tuple[RuleSet | str, Exception | None]:
-    """`accept`, with a bug of ours on this record made a reason (and its exception)."""
-    try:
-        return accept(pipeline, value), None
-    except Exception as error:  # the feed goes on
-        return describe(error), error
+    await follow_versions(pipeline.settings, pipeline.producer, pipeline.topics.rules,
+                          RULES_KEY, "rules", pipeline.topics.dead_letter, refused)
 
 
 def publish_rules(settings: Settings, path: Path) -> str:

@@ -34,6 +34,8 @@ class Topics:
     dead_letter: str
     #: Published rule sets (compacted; the last record is in force).
     rules: str
+    #: Published rosters (compacted; the last record is in force).
+    roster: str
     #: The prospect tables' changelog, partition for partition with `events`.
     changelog: str
     #: Each source's raw topic, by source name.
@@ -44,8 +46,8 @@ class Topics:
         return next(name for name, raw in self.raw.items() if raw == topic)
 
     def all(self) -> list[str]:
-        return [self.events, self.decisions, self.dead_letter, self.rules, self.changelog,
-                *self.raw.values()]
+        return [self.events, self.decisions, self.dead_letter, self.rules, self.roster,
+                self.changelog, *self.raw.values()]
 
 
 def topics_of(settings: Settings, sources: Mapping[str, Source] | None = None) -> Topics:
@@ -55,7 +57,7 @@ def topics_of(settings: Settings, sources: Mapping[str, Source] | None = None) -
     installed = discover_sources() if sources is None else sources
     return Topics(
         events=f"{prefix}events", decisions=f"{prefix}decisions",
-        dead_letter=f"{prefix}dead-letter", rules=f"{prefix}rules",
+        dead_letter=f"{prefix}dead-letter", rules=f"{prefix}rules", roster=f"{prefix}roster",
         changelog=f"{settings.app_id}-prospects-changelog",
         raw={name: f"{prefix}{source.topic}" for name, source in installed.items()},
     )

@@ -1,9 +1,10 @@
 """`leadscore worker`: one production worker, configured from settings.
 
-A worker runs four tasks on one event loop: the stream processor (`streams.processor`),
-the outbox publisher (`streams.outbox`), the rules follower (`streams.rules_feed`) and the
-web server (`streams.http`). SIGTERM or SIGINT stops them; the processor leaves its
-consumer group on the way out, so another worker takes its partitions over at once.
+A worker runs on one event loop: the stream processor (`streams.processor`), the outbox
+publisher (`streams.outbox`), the rules follower (`streams.rules_feed`), the web server
+(`streams.http`) and, with a roster, the routing stage (`routing.router`). SIGTERM or
+SIGINT stops them; the processor leaves its consumer group on the way out, so another
+worker takes its partitions over at once.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
 
 from leadscore.infra.processes import spawn
 from leadscore.logs import configure_logging
 from leadscore.settings import Settings
+from routing.queue_api import queue_routes
+from routing.roster import CompiledRoster, RosterError, load_roster
+from routing.router import Routing, routing_tasks
+from routing.store import Store
 from scoring_rules import RulesError, RuleSet, load_rules
 from streams.http import start_web
 from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
@@ -46,24 +52,32 @@ def prepare_topics(settings: Settings) -> None:
     # publisher has had a day to read each record.
     ensure_topics(servers, [], settings.topic_partitions, compacted=[changelog],
                   configs={changelog: {"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)}})
-    ensure_topics(servers, [topics.rules], 1, compacted=[topics.rules])
+    ensure_topics(servers, [topics.rules, topics.roster], 1,
+                  compacted=[topics.rules, topics.roster])
     wait_for_topics(servers, topics.all())
 
 
 def run_worker(settings: Settings) -> int:
-    """Start the worker; returns 2 without starting when the rules in `rules_path` are bad."""
+    """Start the worker; returns 2 without starting when the rules in `rules_path` (or the
+    roster in `roster_path`) are bad."""
     configure_logging(settings.log_level)
     try:
         rules = load_rules(settings.rules_path, all_event_types())
     except RulesError as error:
         print(f"leadscore worker: the rules do not pass the check:\n{error}", file=sys.stderr)
         return 2
+    try:
+        roster = load_roster(settings.roster_path) if settings.roster_path else None
+    except RosterError as error:
+        print(f"leadscore worker: the roster does not pass the check:\n{error}",
+              file=sys.stderr)
+        return 2
     prepare_topics(settings)
-    asyncio.run(serve(settings, rules))
+    asyncio.run(serve(settings, rules, roster))
     return 0
 
 
-async def serve(settings: Settings, rules: RuleSet) -> None:
+async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | None = None) -> None:
     """Run the worker's tasks until a signal asks it to stop, or one of them fails."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -79,10 +93,15 @@ async def serve(settings: Settings, rules: RuleSet) -> None:
     )
     await producer.start()
     pipeline = Pipeline(settings, rules, sources, topics_of(settings, sources), producer)
-    runner = await start_web(pipeline)
-    tasks = [asyncio.create_task(coroutine) for coroutine in (
-        run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline)
-    )]
+    routing = None
+    if roster is not None:
+        redis = Redis.from_url(settings.redis_url)
+        routing = Routing(settings, roster, redis, Store(redis, settings.app_id), producer,
+                          pipeline.topics)
+    runner = await start_web(pipeline, queue_routes(routing) if routing else [])
+    coroutines = [run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline),
+                  *(routing_tasks(routing) if routing else [])]
+    tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
     log.info("ready", extra={"web": f"http://{settings.web_host}:{settings.web_port}",
                              "rules_version": rules.version})
     try:
@@ -99,6 +118,8 @@ async def serve(settings: Settings, rules: RuleSet) -> None:
                 await task
         await runner.cleanup()
         await producer.stop()
+        if routing is not None:
+            await routing.redis.aclose()
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -430,18 +430,19 @@ def test_contact_me_form_is_a_submission_and_a_profile_update_linking_the_visito
         },
     }
     ana = ProspectRef(email="ana@acme.example", anonymous_id="a-1")
+    # The profile first: the hand-raiser is promoted on the submission, facts known.
     assert mapped("forms", submission) == [
-        event(
-            "forms:f-123",
-            "form.submitted",
-            ana,
-            {"form": "contact_me", "page_url": "https://acme.example/contact"},
-        ),
         event(
             "forms:f-123:profile",
             "prospect.updated",
             ana,
             {"title": "VP Sales", "company": "Acme", "country": "ES"},
+        ),
+        event(
+            "forms:f-123",
+            "form.submitted",
+            ana,
+            {"form": "contact_me", "page_url": "https://acme.example/contact"},
         ),
     ]
 

@@ -42,17 +42,11 @@ class FormSubmission(BaseModel):
 
 
 def to_events(raw: FormSubmission) -> list[Event]:
+    """The profile facts the form asked for first, then the submission: a hand-raiser is
+    promoted on the submission, with the facts already known to the lead card."""
     ident = event_id(NAME, raw.submission_id) if raw.submission_id else content_id(NAME, raw)
     prospect = ProspectRef(email=raw.email, anonymous_id=raw.anonymous_id)
-    events = [
-        Event(
-            id=ident,
-            type="form.submitted",
-            occurred_at=raw.submitted_at,
-            prospect=prospect,
-            properties=present(form=raw.form, page_url=raw.page_url),
-        )
-    ]
+    events = []
     profile = {name: raw.fields[name] for name in PROFILE_FIELDS if raw.fields.get(name)}
     if profile:
         events.append(
@@ -64,6 +58,15 @@ def to_events(raw: FormSubmission) -> list[Event]:
                 properties=profile,
             )
         )
+    events.append(
+        Event(
+            id=ident,
+            type="form.submitted",
+            occurred_at=raw.submitted_at,
+            prospect=prospect,
+            properties=present(form=raw.form, page_url=raw.page_url),
+        )
+    )
     return events
 
 

@@ -1,0 +1,1 @@
+"""The alert channels that ship with leadscore; each module offers one `ChannelType`."""

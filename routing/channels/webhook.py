@@ -1,0 +1,58 @@
+"""A generic webhook: the alert as JSON, signed the Standard Webhooks way.
+
+A 2xx delivers it. 429 is retried after its `Retry-After`; 410 stops for good (the
+receiver said it is gone); any other answer or a network error is retried with backoff.
+The `webhook-id` is the alert's id, so a receiver drops a repeat by it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import orjson
+
+from leadscore.webhook_signatures import signed_headers
+from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome, Retry
+
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+async def deliver(alert: Alert, context: Context) -> Outcome:
+    if not context.config.url:
+        return Gone("the webhook channel has no url")
+    body = orjson.dumps(alert)
+    headers = {"Content-Type": "application/json"}
+    if context.secret:
+        headers |= signed_headers(alert["id"], int(time.time()), body, context.secret)
+    else:
+        headers["webhook-id"] = alert["id"]
+    return await post(context, context.config.url, body, headers)
+
+
+async def post(context: Context, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    """POST `body`; what the answer means for a delivery (shared with Slack)."""
+    try:
+        async with context.http.post(url, data=body, headers=headers,
+                                     timeout=TIMEOUT) as response:
+            status = response.status
+            retry_after = response.headers.get("Retry-After")
+    except (aiohttp.ClientError, TimeoutError) as error:
+        return Retry(f"{type(error).__name__}: {error}")
+    if 200 <= status < 300:
+        return Delivered()
+    if status == 410:
+        return Gone("the receiver answered 410 Gone")
+    if status == 429:
+        return Retry("429 Too Many Requests", _seconds(retry_after))
+    return Retry(f"the receiver answered {status}")
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    try:
+        return max(0.0, float(retry_after)) if retry_after else None
+    except ValueError:
+        return None  # an HTTP date: the backoff decides
+
+
+channel = ChannelType("webhook", deliver)

@@ -1,0 +1,25 @@
+"""Prometheus metrics of routing, served with the worker's at `/metrics`.
+
+Labels are tracks, channels, outcomes and teams: never a prospect.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SPEED_TO_LEAD = Histogram(
+    "leadscore_speed_to_lead_seconds",
+    "From the trigger event's arrival at ingest to the rep's first alert delivered (2xx)",
+    ["track", "channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
+ALERTS = Counter(
+    "leadscore_alerts_total", "Alert deliveries by channel and outcome "
+    "(delivered, retried, gone, failed)", ["channel", "outcome"],
+)
+QUEUE_DEPTH = Gauge("leadscore_queue_depth", "Leads waiting in reps' queues", ["team", "queue"])
+SLA_BREACHES = Counter("leadscore_sla_breaches_total", "SLA deadlines passed", ["track"])
+ASSIGNMENTS = Counter(
+    "leadscore_assignments_total", "Leads assigned, by team; fallback: to the escalation "
+    "target because nobody was eligible", ["team", "fallback"],
+)

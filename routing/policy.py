@@ -1,0 +1,195 @@
+"""Who gets a lead: a pure function of the roster, the lead, the time and the routing state.
+
+No I/O and no clock: the time is the promotion's (event time), so a replay routes as live
+did. The live router applies the answer atomically in Redis (`routing.store`);
+`leadscore replay --roster` applies it in memory (`routing.offline`).
+
+The steps: the team (the account's AE, a named account, the country's territory, else the
+default team); then each of its inbound reps, excluded with a reason when out of office,
+off shift (fast track only), at a cap, or already tried for this lead; then a smooth
+weighted round robin among the others. Nobody eligible: the team's escalation target,
+marked as a fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leadscore.decisions import FAST_TRACK, Candidate, Decision, ProspectPromoted, iso
+from routing.roster import CompiledRoster, Rep, Team, weekday
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A promotion, as routing reads it."""
+
+    id: str
+    prospect: str
+    track: str
+    at: datetime
+    promotion: ProspectPromoted
+
+    @classmethod
+    def of(cls, promotion: ProspectPromoted) -> Lead:
+        at = datetime.fromisoformat(promotion["at"])
+        return cls(lead_id(promotion["prospect"], promotion["at"]), promotion["prospect"],
+                   promotion["track"], at, promotion)
+
+    @property
+    def country(self) -> str | None:
+        country = self.promotion.get("profile", {}).get("country")
+        return country.strip().upper() if isinstance(country, str) else None
+
+    @property
+    def domain(self) -> str:
+        return self.prospect.rpartition("@")[2]
+
+
+def lead_id(prospect: str, at: str) -> str:
+    """One id per promotion: the same for every repeat of the decision, whichever worker
+    reads it, so it is assigned and alerted once."""
+    return "L" + hashlib.sha256(f"{prospect}|{at}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class Rotation:
+    """A team's smooth weighted round robin: each rep's current weight."""
+
+    current: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Loads:
+    """How many leads each rep got on the lead's day and in its month, in the rep's time
+    zone (`load_periods` names them)."""
+
+    day: Mapping[str, int] = field(default_factory=dict)
+    month: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The policy's answer: the `lead.routed` record, and the team's rotation after it."""
+
+    routed: Decision
+    rotation: Rotation
+
+    @property
+    def rep(self) -> str:
+        rep: str = self.routed["rep"]
+        return rep
+
+
+def load_periods(rep: Rep, at: datetime) -> tuple[str, str]:
+    """The day and the month a lead at `at` counts towards, in the rep's time zone."""
+    local = at.astimezone(ZoneInfo(rep.time_zone))
+    return local.date().isoformat(), local.strftime("%Y-%m")
+
+
+def team_for(roster: CompiledRoster, lead: Lead) -> tuple[Team, str]:
+    """The lead's team, and what matched."""
+    owner = roster.accounts.get(lead.domain)
+    if owner is not None:
+        team, ae = owner
+        how = f"account {lead.domain}, owned by AE {ae}" if ae else f"named account {lead.domain}"
+        return roster.teams[team], how
+    country = lead.country
+    if country and country in roster.countries:
+        return roster.teams[roster.countries[country]], f"country {country}"
+    seen = f"country {country}" if country else "no country"
+    return roster.teams[roster.default_team], f"no territory matched ({seen}): the default team"
+
+
+def route(
+    roster: CompiledRoster, lead: Lead, loads: Loads, rotation: Rotation,
+    tried: Collection[str] = (),
+) -> Assignment:
+    """Assign `lead` at its promotion time; `tried` are reps it was taken from already."""
+    return assign(roster, lead, lead.at, loads, rotation, tried)
+
+
+def assign(
+    roster: CompiledRoster, lead: Lead, now: datetime, loads: Loads, rotation: Rotation,
+    tried: Collection[str] = (),
+) -> Assignment:
+    """Assign `lead` at `now` (a reassignment happens later than the promotion)."""
+    team, matched = team_for(roster, lead)
+    candidates: list[Candidate] = []
+    eligible: list[Rep] = []
+    for rep in roster.members(team.id):
+        reason = _excluded(rep, lead, now, loads, tried)
+        candidates.append({"rep": rep.id, "excluded": reason})
+        if reason is None:
+            eligible.append(rep)
+    new_rotation = Rotation(dict(rotation.current))
+    if eligible:
+        chosen, fallback = _next_in_rotation(eligible, new_rotation), False
+    else:
+        chosen, fallback = team.escalation, True
+    fast = lead.track == FAST_TRACK
+    sla = team.sla
+    due = now if fast else now + timedelta(seconds=sla.standard.work_within)
+    deadline = now + timedelta(seconds=sla.fast_track.acknowledge_within) if fast else due
+    routed: Decision = {
+        "type": "lead.routed", "lead": lead.id, "prospect": lead.prospect, "track": lead.track,
+        "team": team.id, "matched": matched, "candidates": candidates, "rep": chosen,
+        "fallback": fallback, "due": iso(due.timestamp()), "deadline": iso(deadline.timestamp()),
+        "at": iso(now.timestamp()), "roster_version": roster.version,
+    }
+    return Assignment(routed, new_rotation)
+
+
+def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
+              tried: Collection[str]) -> str | None:
+    if rep.id in tried:
+        return "had this lead already"
+    local = now.astimezone(ZoneInfo(rep.time_zone))
+    if any(away.start <= local.date() <= away.end for away in rep.out_of_office):
+        return "out of office"
+    if lead.track == FAST_TRACK and not _on_shift(rep, local):
+        return "off shift"
+    if rep.daily_cap is not None and loads.day.get(rep.id, 0) >= rep.daily_cap:
+        return f"at daily cap {rep.daily_cap}"
+    if loads.month.get(rep.id, 0) >= rep.monthly_cap:
+        return f"at monthly cap {rep.monthly_cap}"
+    return None
+
+
+def _on_shift(rep: Rep, local: datetime) -> bool:
+    hours = rep.working_hours
+    clock: time = local.time().replace(tzinfo=None)
+    if hours.start == hours.end:  # around the clock on the working days
+        return weekday(local.date()) in hours.days
+    if hours.start < hours.end:
+        return weekday(local.date()) in hours.days and hours.start <= clock < hours.end
+    # An overnight shift belongs to the day it starts on.
+    if clock >= hours.start:
+        return weekday(local.date()) in hours.days
+    return clock < hours.end and weekday(local.date() - timedelta(days=1)) in hours.days
+
+
+def _next_in_rotation(eligible: list[Rep], rotation: Rotation) -> str:
+    """Smooth weighted round robin among `eligible` (nginx's): each gains its weight, the
+    highest is chosen (the first in roster order on a tie) and gives back the total. Equal
+    weights make a strict rotation; a rep who could not take a lead keeps their place."""
+    current = rotation.current
+    total = 0
+    for rep in eligible:
+        current[rep.id] = current.get(rep.id, 0) + rep.weight
+        total += rep.weight
+    chosen = max(eligible, key=lambda rep: current[rep.id]).id
+    current[chosen] -= total
+    return chosen
+
+
+def card(routed: Decision, promotion: ProspectPromoted) -> dict[str, Any]:
+    """What an alert and a queue item show of a lead: the routing and the lead card."""
+    keep = ("score", "fit", "behavior", "top_rules", "trigger", "profile")
+    return {**{name: promotion.get(name) for name in keep},
+            **{name: routed[name] for name in ("lead", "prospect", "track", "team", "rep",
+                                                "fallback", "due", "deadline", "at")}}

@@ -1,0 +1,301 @@
+"""The roster: who takes which leads, when, how many, and how they are alerted.
+
+Marketing ops edit it as YAML (`routing/roster.yaml` is the shipped example). These models
+say what each key means; `load_roster` reads a file with every problem located at
+`file:line:col`, and compiles it once into lookups the router uses per lead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from leadscore.durations import Duration
+from leadscore.yaml_files import (
+    FileError,
+    FilesError,
+    Loc,
+    YamlFile,
+    parse_yaml,
+    unknown_key,
+    validate,
+    yaml_texts,
+)
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class RosterError(FilesError):
+    """A roster that does not pass the check; `errors` holds every problem found."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _lower_all(values: Any) -> Any:
+    return [v.lower() for v in values] if isinstance(values, list) else values
+
+
+def _upper_all(values: Any) -> Any:
+    return [v.upper() for v in values] if isinstance(values, list) else values
+
+
+class Territory(Strict):
+    """What a team covers: countries (ISO codes), named regions, and named accounts."""
+
+    countries: Annotated[list[str], BeforeValidator(_upper_all)] = []
+    regions: list[str] = []
+    #: Account domains, e.g. `globex.example`: a lead from such a domain goes to this team.
+    accounts: Annotated[list[str], BeforeValidator(_lower_all)] = []
+
+
+class AccountExecutive(Strict):
+    id: Id
+    name: str
+    email: Email
+    #: The accounts this AE owns: their leads go to the AE's team, whatever the territory.
+    accounts: Annotated[list[str], BeforeValidator(_lower_all)] = []
+
+
+class Step(Strict):
+    """One rung of the fast-track ladder: what happens when a lead is still unacknowledged
+    this long after it was assigned."""
+
+    after: Duration
+    action: Literal["remind", "reassign", "escalate"]
+
+
+class FastTrackSla(Strict):
+    acknowledge_within: Duration = 300.0
+    ladder: list[Step] = [
+        Step.model_validate({"after": after, "action": action})
+        for after, action in (("3m", "remind"), ("5m", "reassign"), ("10m", "escalate"))
+    ]
+
+
+class StandardSla(Strict):
+    work_within: Duration = 86_400.0
+
+
+class Sla(Strict):
+    fast_track: FastTrackSla = FastTrackSla()
+    standard: StandardSla = StandardSla()
+
+
+class Team(Strict):
+    id: Id
+    name: str = ""
+    territory: Territory = Territory()
+    account_executives: list[AccountExecutive] = []
+    #: Who gets a lead when no rep of the team can take it, and the ladder's last rung:
+    #: a rep id of the roster.
+    escalation: Id
+    sla: Sla = Sla()
+
+
+class Hours(Strict):
+    days: list[Day] = ["mon", "tue", "wed", "thu", "fri"]
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+
+
+class DateRange(Strict):
+    start: date
+    end: date
+
+
+class Rep(Strict):
+    id: Id
+    name: str
+    email: Email
+    role: Literal["MRR", "SDR"]
+    team: Id
+    time_zone: str = "UTC"
+    working_hours: Hours = Hours()
+    out_of_office: list[DateRange] = []
+    #: A rep's share of the team's leads, against the others' weights.
+    weight: int = Field(default=1, ge=1, le=100)
+    daily_cap: int | None = Field(default=None, ge=1)
+    monthly_cap: int = Field(default=400, ge=1)
+    #: The channels (names under `channels:`) that alert the rep of a new lead.
+    alerts: list[Id] = []
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "Europe/Madrid") from None
+        return value
+
+
+class Channel(Strict):
+    """An alert channel: a plugin (`leadscore.channels` entry point) and its settings."""
+
+    type: Id
+    #: Where to send: a webhook or Slack URL, an SMTP `host:port`.
+    url: str | None = None
+    #: The environment variable holding the channel's secret (never the secret itself).
+    secret_env: str | None = None
+    #: For email: the sender address.
+    sender: Email | None = None
+
+
+class Roster(Strict):
+    #: Named sets of countries a territory may list, e.g. `emea: [ES, FR, DE]`.
+    regions: dict[str, Annotated[list[str], BeforeValidator(_upper_all)]] = {}
+    teams: list[Team] = Field(min_length=1)
+    reps: list[Rep] = Field(min_length=1)
+    channels: dict[Id, Channel] = {}
+    #: The team of a lead no territory or account matches (default: the first team).
+    default_team: Id | None = None
+
+
+@dataclass(frozen=True)
+class CompiledRoster:
+    """The roster as the router reads it, built once per version."""
+
+    roster: Roster
+    version: str
+    teams: dict[str, Team]
+    reps: dict[str, Rep]
+    #: Account domain -> (team id, AE id or None).
+    accounts: dict[str, tuple[str, str | None]]
+    #: Country -> team id.
+    countries: dict[str, str]
+    default_team: str
+
+    def members(self, team: str) -> list[Rep]:
+        """The team's inbound reps (MRRs), in roster order."""
+        return [rep for rep in self.reps.values() if rep.team == team and rep.role == "MRR"]
+
+
+def load_roster(path: Path) -> CompiledRoster:
+    """Read and check the roster at `path`; raises `RosterError` with every problem."""
+    try:
+        texts = yaml_texts(path, "roster files")
+    except FilesError as error:
+        raise RosterError(error.errors) from None
+    if len(texts) != 1:
+        raise RosterError([FileError(str(path), 1, 1, "give one roster file, not a folder")])
+    [(name, text)] = texts.items()
+    return roster_from_text(name, text)
+
+
+def roster_from_text(name: str, text: str) -> CompiledRoster:
+    """The roster in `text` (named `name` in errors); raises `RosterError`."""
+    file = YamlFile(name=name, text=text)
+    data = parse_yaml(file)
+    roster = None
+    if isinstance(data, dict):
+        known = list(Roster.model_fields)
+        for key in data:
+            if key not in known:
+                file.error((key,), unknown_key(str(key), known), at_key=True)
+        roster = validate(file, (), Roster, data)
+    elif data is not None:
+        file.error((), "a roster is a mapping with the keys " + ", ".join(Roster.model_fields))
+    if roster is not None and not file.errors:
+        _check_references(file, roster)
+    if file.errors or roster is None:
+        raise RosterError(file.errors)
+    return _compile(roster, hashlib.sha256(text.encode()).hexdigest()[:12])
+
+
+def _check_references(file: YamlFile, roster: Roster) -> None:
+    """What the models alone cannot check: every id named exists, and is named once."""
+    teams = [team.id for team in roster.teams]
+    reps = [rep.id for rep in roster.reps]
+    for kind, ids, where in (("team", teams, "teams"), ("rep", reps, "reps")):
+        for index, item_id in enumerate(ids):
+            if ids.index(item_id) != index:
+                file.error((where, index, "id"), f"duplicate {kind} id {item_id!r}")
+    for index, team in enumerate(roster.teams):
+        if team.escalation not in reps:
+            file.error(("teams", index, "escalation"),
+                       f"escalation: no rep with the id {team.escalation!r}")
+        for position, region in enumerate(team.territory.regions):
+            if region not in roster.regions:
+                file.error(("teams", index, "territory", "regions", position),
+                           f"no region named {region!r} under regions:")
+    for index, rep in enumerate(roster.reps):
+        if rep.team not in teams:
+            file.error(("reps", index, "team"), f"team: no team with the id {rep.team!r}")
+        for position, channel in enumerate(rep.alerts):
+            if channel not in roster.channels:
+                file.error(("reps", index, "alerts", position),
+                           f"no channel named {channel!r} under channels:")
+    if roster.default_team is not None and roster.default_team not in teams:
+        file.error(("default_team",), f"no team with the id {roster.default_team!r}")
+    owner: dict[str, str] = {}
+    for index, team in enumerate(roster.teams):
+        named: list[tuple[Loc, str]] = [(("territory", "accounts", i), account)
+                                         for i, account in enumerate(team.territory.accounts)]
+        named += [(("account_executives", a, "accounts", i), account)
+                  for a, ae in enumerate(team.account_executives)
+                  for i, account in enumerate(ae.accounts)]
+        for loc, account in named:
+            if owner.setdefault(account, team.id) != team.id:
+                file.error(("teams", index, *loc),
+                           f"the account {account!r} is already team {owner[account]!r}'s")
+
+
+def _compile(roster: Roster, version: str) -> CompiledRoster:
+    accounts: dict[str, tuple[str, str | None]] = {}
+    countries: dict[str, str] = {}
+    for team in roster.teams:
+        for account in team.territory.accounts:
+            accounts.setdefault(account, (team.id, None))
+        for ae in team.account_executives:
+            for account in ae.accounts:
+                accounts[account] = (team.id, ae.id)
+        for country in team.territory.countries:
+            countries.setdefault(country, team.id)
+        for region in team.territory.regions:
+            for country in roster.regions[region]:
+                countries.setdefault(country, team.id)
+    return CompiledRoster(
+        roster=roster, version=version, teams={team.id: team for team in roster.teams},
+        reps={rep.id: rep for rep in roster.reps}, accounts=accounts, countries=countries,
+        default_team=roster.default_team or roster.teams[0].id,
+    )
+
+
+#: The key of published rosters on the roster topic; the value is `published`'s.
+ROSTER_KEY = b"roster"
+
+
+def published(name: str, text: str) -> bytes:
+    """A roster file as a record of the roster topic."""
+    return orjson.dumps({"name": name, "text": text})
+
+
+def from_published(value: bytes) -> CompiledRoster:
+    """The roster a record of the roster topic holds; raises `RosterError` if it fails its
+    check, ValueError if it is not a published roster."""
+    try:
+        document = orjson.loads(value)
+        name, text = document["name"], document["text"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f'not a published roster: expected {{"name", "text"}} ({error!r})') \
+            from None
+    if not isinstance(name, str) or not isinstance(text, str):
+        raise ValueError('not a published roster: "name" and "text" must be text')
+    return roster_from_text(name, text)
+
+
+def weekday(day: date) -> Day:
+    return DAYS[day.weekday()]

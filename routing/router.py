@@ -1,0 +1,300 @@
+"""The routing stage on a worker: thin adapters around the pure policy and SLA steps.
+
+    decisions --router--> Redis (assignment, queue, timers, alert and decision outboxes)
+                              |-- alerts:<channel> --dispatch--> webhook, Slack, email, stream
+                              |-- sla --watchdog--> reminders, reassignments, breaches
+                              '-- outbox --publisher--> decisions (lead.routed, ...)
+
+The router reads `prospect.promoted` in its own consumer group and commits its offsets once
+Redis holds the assignment; a promotion read again finds its assignment there and changes
+nothing. While Redis is down, routing waits and retries: it delays leads, never drops one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from leadscore.decisions import FAST_TRACK, ProspectPromoted
+from leadscore.settings import Settings
+from routing import metrics
+from routing.alerts import channel_types
+from routing.dispatch import Dispatcher, run_dispatcher
+from routing.policy import Lead, assign, load_periods, route, team_for
+from routing.roster import ROSTER_KEY, CompiledRoster, RosterError, from_published
+from routing.sla import BREACH, Timer, announcements, states_for, step
+from routing.store import Store
+from streams.dead_letters import counted, describe, letter, send
+from streams.topics import Topics
+from streams.versions import follow_versions
+
+log = logging.getLogger("leadscore.routing")
+
+#: How long an SLA step is leased to the worker carrying it out.
+SLA_LEASE = 30.0
+#: How often the watchdog and the queue gauges look.
+SLA_TICK, GAUGE_TICK = 0.25, 10.0
+
+
+@dataclass
+class Routing:
+    """What the routing tasks of a worker share."""
+
+    settings: Settings
+    #: The roster in force; replaced whole when a new version is accepted.
+    roster: CompiledRoster
+    redis: Redis
+    store: Store
+    producer: AIOKafkaProducer
+    topics: Topics
+    consumer_name: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+    dispatchers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    http: Any = None
+
+
+def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
+    """The coroutines of the routing stage, for the worker to run."""
+    return [route_promotions(routing), publish_outbox(routing), watch_sla(routing),
+            follow_roster(routing), gauge_queues(routing), run_channels(routing)]
+
+
+async def route_promotions(routing: Routing) -> None:
+    """Assign every promotion on `decisions`, once, in the router's consumer group."""
+    consumer = AIOKafkaConsumer(
+        routing.topics.decisions, bootstrap_servers=routing.settings.kafka_bootstrap_servers,
+        group_id=f"{routing.settings.app_id}-router", enable_auto_commit=False,
+        auto_offset_reset="earliest", fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for records in batches.values():
+                for record in records:
+                    await _route_record(routing, record)
+            if batches:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+async def _route_record(routing: Routing, record: Any) -> None:
+    try:
+        decision = orjson.loads(record.value)
+        if not isinstance(decision, dict) or decision.get("type") != "prospect.promoted":
+            return
+        promotion = cast(ProspectPromoted, decision)
+        Lead.of(promotion)  # checks what routing reads of it
+    except (ValueError, KeyError, TypeError) as error:
+        dead = counted(letter("route", describe(error), record, "decisions"))
+        await (await send(routing.producer, routing.topics.dead_letter, dead,
+                          routing.settings.message_max_bytes))
+        return
+    await _retrying_redis(lambda: assign_promotion(routing, promotion, record.timestamp))
+
+
+async def assign_promotion(
+    routing: Routing, promotion: ProspectPromoted, received_at: int | None,
+) -> str:
+    """Assign one promotion; returns "ok" or "exists" (assigned before)."""
+    roster, store = routing.roster, routing.store
+    lead = Lead.of(promotion)
+    team, _ = team_for(roster, lead)
+    while True:
+        snapshot = await store.snapshot(roster, team.id, lead.at)
+        assignment = route(roster, lead, snapshot.loads, snapshot.rotation)
+        routed = assignment.routed
+        rep = roster.reps.get(assignment.rep)
+        periods = load_periods(rep, lead.at) if rep else None
+        items = announcements(roster, lead, routed, "new_lead", received_at, [routed])
+        due = datetime.fromisoformat(routed["due"]).timestamp()
+        outcome, _ = await store.assign(
+            lead.id, team.id, snapshot.version, assignment.rotation, assignment.rep, periods,
+            orjson.dumps(routed),
+            orjson.dumps({"promotion": promotion, "received_at": received_at}),
+            "fast" if lead.track == FAST_TRACK else "standard", due, items)
+        if outcome == "conflict":
+            continue  # another worker changed the team meanwhile: decide again
+        if outcome == "ok":
+            metrics.ASSIGNMENTS.labels(team.id, str(routed["fallback"]).lower()).inc()
+            log.info("routed", extra={"lead": lead.id, "team": team.id, "rep": routed["rep"],
+                                      "track": lead.track, "fallback": routed["fallback"]})
+        return outcome
+
+
+async def publish_outbox(routing: Routing) -> None:
+    """Move routing's decisions from Redis to the `decisions` topic, at least once, in order
+    per lead."""
+    stream, group = f"{routing.store.p}outbox", "publisher"
+    await _retrying_redis(lambda: _group(routing.redis, stream, group))
+    next_claim = 0.0
+    while True:
+        try:
+            entries: list[Any] = []
+            if time.monotonic() >= next_claim:
+                claimed: Any = await routing.redis.xautoclaim(
+                    stream, group, routing.consumer_name, 30_000, "0-0", count=500)
+                entries += [entry for entry in claimed[1] if entry[1]]
+                next_claim = time.monotonic() + 10
+                await routing.redis.xtrim(stream, minid=f"{int(time.time() * 1000) - 86_400_000}")
+            read: Any = await routing.redis.xreadgroup(
+                group, routing.consumer_name, {stream: ">"}, count=500, block=200)
+            for _, found in read or []:
+                entries += found
+            if not entries:
+                continue
+            acks = [await routing.producer.send(routing.topics.decisions, key=fields[b"key"],
+                                                value=fields[b"value"])
+                    for _, fields in entries]
+            await asyncio.gather(*acks)
+            await routing.redis.xack(stream, group, *[entry_id for entry_id, _ in entries])
+        except RedisError as error:
+            _redis_down(error)
+            await asyncio.sleep(1.0)
+
+
+async def watch_sla(routing: Routing) -> None:
+    """Carry out the SLA steps as they come due: cost proportional to the steps due."""
+    while True:
+        try:
+            due = await routing.store.take_due(time.time(), SLA_LEASE)
+            for member, when in due:
+                await _sla_step(routing, Timer.parse(member), member,
+                                datetime.fromtimestamp(when, UTC))
+        except RedisError as error:
+            _redis_down(error)
+        await asyncio.sleep(SLA_TICK)
+
+
+async def _sla_step(routing: Routing, timer: Timer, member: str, when: datetime) -> None:
+    roster, store = routing.roster, routing.store
+    lead = await store.lead(timer.lead)
+    if lead is None:
+        await store.step(member, timer.lead, (), None, [])  # unknown: drop the timer
+        return
+    promotion = lead["origin"]["promotion"]
+    track = promotion["track"]
+    reassign = None
+    if timer.action in ("reassign", "escalate") and lead["rep"] == timer.rep:
+        current = Lead.of(promotion)
+        team, _ = team_for(roster, current)
+        snapshot = await store.snapshot(roster, team.id, when)
+        reassign = assign(roster, current, when, snapshot.loads, snapshot.rotation,
+                          tried=lead["tried"])
+    planned = step(roster, timer, lead["origin"], lead["routed"], when, reassign)
+    move = None
+    if planned.assignment is not None:
+        new_rep = planned.assignment.rep
+        rep = roster.reps.get(new_rep)
+        move = {"rep": new_rep, "due": datetime.fromisoformat(
+                    planned.assignment.routed["due"]).timestamp(),
+                "routed": orjson.dumps(planned.assignment.routed),
+                "tried": [*lead["tried"], new_rep],
+                "periods": load_periods(rep, when) if rep else None}
+    done = await store.step(member, timer.lead, states_for(timer, track), timer.rep,
+                            planned.announcements, move)
+    if done == "ok" and timer.action == BREACH:
+        metrics.SLA_BREACHES.labels(track).inc()
+
+
+async def follow_roster(routing: Routing) -> None:
+    """Put each published roster in force; a bad one is refused and the running one stays."""
+
+    def accept(value: bytes) -> str | None:
+        try:
+            roster = from_published(value)
+        except (RosterError, ValueError) as error:  # (a RosterError is no ValueError)
+            return str(error)
+        if roster.version != routing.roster.version:
+            log.info("roster in force", extra={"version": roster.version,
+                                                "previous": routing.roster.version})
+            routing.roster = roster
+            _start_dispatchers(routing)
+        return None
+
+    await follow_versions(routing.settings, routing.producer, routing.topics.roster,
+                          ROSTER_KEY, "roster", routing.topics.dead_letter, accept)
+
+
+async def run_channels(routing: Routing) -> None:
+    """Deliver alerts on every channel of the roster in force (and of later rosters)."""
+    async with aiohttp.ClientSession() as http:
+        routing.http = http
+        _start_dispatchers(routing)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for task in routing.dispatchers.values():
+                task.cancel()
+
+
+def _start_dispatchers(routing: Routing) -> None:
+    if routing.http is None:
+        return
+    kinds = channel_types()
+    for name, config in routing.roster.roster.channels.items():
+        if name in routing.dispatchers or config.type not in kinds:
+            if config.type not in kinds:
+                log.error("alerts: no installed channel type", extra={"channel": name,
+                                                                      "type": config.type})
+            continue
+        dispatcher = Dispatcher(name, config, kinds[config.type], routing.redis,
+                                routing.store.p, routing.consumer_name, routing.http)
+        routing.dispatchers[name] = asyncio.create_task(run_dispatcher(dispatcher))
+
+
+async def gauge_queues(routing: Routing) -> None:
+    while True:
+        try:
+            roster = routing.roster
+            for team in roster.teams:
+                reps = [rep.id for rep in roster.members(team)]
+                for queue in ("fast", "standard"):
+                    depth = await routing.store.queue_depth(reps, queue)
+                    metrics.QUEUE_DEPTH.labels(team, queue).set(depth)
+        except RedisError as error:
+            _redis_down(error)
+        await asyncio.sleep(GAUGE_TICK)
+
+
+async def _group(redis: Redis, stream: str, group: str) -> None:
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise
+
+
+_down_since: list[float] = []
+
+
+def _redis_down(error: Exception) -> None:
+    """One warning per 30 s while Redis is unreachable."""
+    now = time.monotonic()
+    if not _down_since or now - _down_since[0] > 30:
+        _down_since[:] = [now]
+        log.warning("routing: Redis unavailable, leads wait; retrying",
+                    extra={"error": repr(error)})
+
+
+async def _retrying_redis(attempt: Any) -> Any:
+    """Run `attempt()` until Redis answers: a lead is delayed, never dropped."""
+    pause = 0.1
+    while True:
+        try:
+            return await attempt()
+        except RedisError as error:
+            _redis_down(error)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)

@@ -1,0 +1,272 @@
+"""Routing state in Redis: assignments, rotations, loads, queues, SLA timers, alert and
+decision outboxes; every change applied atomically by one Lua script.
+
+The policy (`routing.policy`) decides in Python from a snapshot; a script applies the
+decision only if the team's state is still the one it was decided on (a version number),
+and only once per lead. So whatever the number of workers or repeats of a promotion, a
+lead is assigned once and the rotation never skips or doubles a rep; a conflict means
+"decide again on the new state".
+
+Everything a change must announce goes in the same script to a Redis stream: alerts to
+each channel's stream, decisions to the outbox stream, which a publisher moves to Kafka.
+A crash between the change and its announcement loses neither.
+
+Every key starts with `{<app_id>}:`; the braces keep all of them in one cluster slot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from redis.asyncio import Redis
+
+from routing.policy import Loads, Rotation, load_periods
+from routing.roster import CompiledRoster
+
+#: Day and month load counters expire after the period, with a margin.
+DAY_TTL, MONTH_TTL = 3 * 86_400, 40 * 86_400
+
+# Lead states.
+ASSIGNED, ACKNOWLEDGED, COMPLETED = "assigned", "acknowledged", "completed"
+
+_ASSIGN = """
+local p, lead_id, team, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local lead = p .. 'lead:' .. lead_id
+if redis.call('EXISTS', lead) == 1 then
+  return {'exists', redis.call('HGET', lead, 'routed')}
+end
+local version = redis.call('GET', p .. 'ver:' .. team) or '0'
+if version ~= expected then return {'conflict', version} end
+redis.call('INCR', p .. 'ver:' .. team)
+local rotation = cjson.decode(ARGV[5])
+for rep, current in pairs(rotation) do redis.call('HSET', p .. 'rot:' .. team, rep, current) end
+local rep, day, month = ARGV[6], ARGV[7], ARGV[8]
+if day ~= '' then
+  redis.call('INCR', p .. 'load:' .. rep .. ':' .. day)
+  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. day, ARGV[14])
+  redis.call('INCR', p .. 'load:' .. rep .. ':' .. month)
+  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. month, ARGV[15])
+end
+redis.call('HSET', lead, 'routed', ARGV[9], 'origin', ARGV[10], 'rep', rep, 'state', 'assigned',
+           'tried', ARGV[16], 'queue', ARGV[11])
+redis.call('ZADD', p .. 'q:' .. rep .. ':' .. ARGV[11], ARGV[12], lead_id)
+for _, item in ipairs(cjson.decode(ARGV[13])) do
+  local kind, a, b, c = item[1], item[2], item[3], item[4]
+  if kind == 'sla' then redis.call('ZADD', p .. 'sla', a, b)
+  elseif kind == 'alert' then redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
+  elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
+  end
+end
+return {'ok', ARGV[9]}
+"""
+
+_SET_STATE = """
+local p, lead_id, wanted, from_states, rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local lead = p .. 'lead:' .. lead_id
+local state = redis.call('HGET', lead, 'state')
+if not state then return {'missing'} end
+if state == wanted then return {'already'} end
+if not string.find(' ' .. from_states .. ' ', ' ' .. state .. ' ', 1, true) then
+  return {'refused', state}
+end
+if rep ~= '' and redis.call('HGET', lead, 'rep') ~= rep then
+  return {'not yours', redis.call('HGET', lead, 'rep')}
+end
+redis.call('HSET', lead, 'state', wanted)
+if wanted == 'completed' then
+  local holder = redis.call('HGET', lead, 'rep')
+  redis.call('ZREM', p .. 'q:' .. holder .. ':' .. redis.call('HGET', lead, 'queue'), lead_id)
+end
+for _, item in ipairs(cjson.decode(ARGV[6])) do
+  redis.call('XADD', p .. 'outbox', '*', 'key', item[1], 'value', item[2])
+end
+return {'ok'}
+"""
+
+_TAKE_DUE = """
+local p, now, lease, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local due = redis.call('ZRANGEBYSCORE', p .. 'sla', '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+for i = 1, #due, 2 do redis.call('ZADD', p .. 'sla', now + lease, due[i]) end
+return due
+"""
+
+_STEP = """
+local p, member, lead_id, wanted_rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('ZREM', p .. 'sla', member)
+if redis.call('SET', p .. 'done:' .. member, '1', 'NX', 'EX', 2592000) == false then
+  return {'done'}
+end
+local lead = p .. 'lead:' .. lead_id
+local state = redis.call('HGET', lead, 'state')
+if not state or not string.find(' ' .. ARGV[5] .. ' ', ' ' .. state .. ' ', 1, true) then
+  return {'moot'}
+end
+if wanted_rep ~= '' and redis.call('HGET', lead, 'rep') ~= wanted_rep then return {'moot'} end
+local new_rep = ARGV[6]
+if new_rep ~= '' then
+  local queue = redis.call('HGET', lead, 'queue')
+  local old_rep = redis.call('HGET', lead, 'rep')
+  redis.call('ZREM', p .. 'q:' .. old_rep .. ':' .. queue, lead_id)
+  redis.call('ZADD', p .. 'q:' .. new_rep .. ':' .. queue, ARGV[7], lead_id)
+  redis.call('HSET', lead, 'rep', new_rep, 'routed', ARGV[8], 'tried', ARGV[9])
+  local day, month = ARGV[10], ARGV[11]
+  redis.call('INCR', p .. 'load:' .. new_rep .. ':' .. day)
+  redis.call('EXPIRE', p .. 'load:' .. new_rep .. ':' .. day, ARGV[13])
+  redis.call('INCR', p .. 'load:' .. new_rep .. ':' .. month)
+  redis.call('EXPIRE', p .. 'load:' .. new_rep .. ':' .. month, ARGV[14])
+end
+for _, item in ipairs(cjson.decode(ARGV[12])) do
+  local kind, a, b, c = item[1], item[2], item[3], item[4]
+  if kind == 'sla' then redis.call('ZADD', p .. 'sla', a, b)
+  elseif kind == 'alert' then redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
+  elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
+  end
+end
+return {'ok'}
+"""
+
+
+def prefix(app_id: str) -> str:
+    return "{" + app_id + "}:"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A team's routing state, as the policy reads it."""
+
+    version: str
+    rotation: Rotation
+    loads: Loads
+
+
+#: What a change announces, in the order given: ("sla", due epoch seconds, member),
+#: ("alert", channel, alert id, alert JSON), ("decision", key, decision JSON).
+Announcement = tuple[Any, ...]
+
+
+class Store:
+    """The routing state of one deployment in one Redis."""
+
+    def __init__(self, redis: Redis, app_id: str) -> None:
+        self.redis = redis
+        self.p = prefix(app_id)
+        self._assign = redis.register_script(_ASSIGN)
+        self._set_state = redis.register_script(_SET_STATE)
+        self._take_due = redis.register_script(_TAKE_DUE)
+        self._step = redis.register_script(_STEP)
+
+    async def snapshot(self, roster: CompiledRoster, team: str, at: Any) -> Snapshot:
+        """The team's version, rotation and its reps' loads for the periods of `at`."""
+        members = roster.members(team)
+        keys = []
+        for rep in members:
+            day, month = load_periods(rep, at)
+            keys += [f"{self.p}load:{rep.id}:{day}", f"{self.p}load:{rep.id}:{month}"]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(f"{self.p}ver:{team}")
+            pipe.hgetall(f"{self.p}rot:{team}")
+            if keys:
+                pipe.mget(keys)
+            replies = await pipe.execute()
+        version, rotation = replies[0], replies[1]
+        counts = replies[2] if keys else []
+        day_loads = {rep.id: int(counts[2 * i] or 0) for i, rep in enumerate(members)}
+        month_loads = {rep.id: int(counts[2 * i + 1] or 0) for i, rep in enumerate(members)}
+        return Snapshot(
+            _text(version) or "0",
+            Rotation({_text(k): int(v) for k, v in rotation.items()}),
+            Loads(day_loads, month_loads),
+        )
+
+    async def assign(
+        self, lead_id: str, team: str, version: str, rotation: Rotation, rep: str,
+        periods: tuple[str, str] | None, routed: bytes, origin: bytes, queue: str, due: float,
+        announcements: Iterable[Announcement],
+    ) -> tuple[str, bytes | None]:
+        """Apply an assignment: ("ok", routed), ("exists", the routed record made before)
+        or ("conflict", None) when the team changed since `version` was read."""
+        day, month = periods or ("", "")
+        reply = await self._assign(args=[
+            self.p, lead_id, team, version, json.dumps(rotation.current), rep, day, month,
+            routed, origin, queue, due, _json(announcements), DAY_TTL, MONTH_TTL,
+            json.dumps([rep]),
+        ])
+        outcome = _text(reply[0])
+        return outcome, (reply[1] if outcome in ("ok", "exists") else None)
+
+    async def lead(self, lead_id: str) -> dict[str, Any] | None:
+        """A lead's record: routed (the latest `lead.routed`), origin (the promotion and
+        when its trigger arrived), rep, state, tried, queue (None if unknown)."""
+        found = await self.redis.hgetall(f"{self.p}lead:{lead_id}")
+        if not found:
+            return None
+        lead = {_text(k): _text(v) for k, v in found.items()}
+        for name in ("routed", "origin", "tried"):
+            lead[name] = orjson.loads(lead[name])
+        return lead
+
+    async def set_state(
+        self, lead_id: str, wanted: str, from_states: Iterable[str], rep: str | None,
+        decisions: Iterable[tuple[str, bytes]] = (),
+    ) -> tuple[str, str | None]:
+        """Move a lead to `wanted` if it is in one of `from_states` (and held by `rep`, if
+        given); announce `decisions` with it. ("ok"|"already"|"refused"|"not yours"|
+        "missing", detail)."""
+        reply = await self._set_state(args=[
+            self.p, lead_id, wanted, " ".join(from_states), rep or "",
+            _json([key, value.decode()] for key, value in decisions),
+        ])
+        return _text(reply[0]), (_text(reply[1]) if len(reply) > 1 else None)
+
+    async def take_due(
+        self, now: float, lease: float, limit: int = 100
+    ) -> list[tuple[str, float]]:
+        """The SLA steps due by `now` with their due times, leased for `lease` seconds: one
+        not finished by then (its worker died) comes due again."""
+        reply = await self._take_due(args=[self.p, now, lease, limit])
+        return [(_text(reply[i]), float(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+    async def step(
+        self, member: str, lead_id: str, states: Iterable[str], expected_rep: str | None,
+        announcements: Iterable[Announcement], move: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Carry out an SLA (or queue) step once: "ok", "done" (carried out before) or
+        "moot" (the lead is in none of `states`, or not held by `expected_rep`). `move`
+        reassigns: rep, due, routed, tried, periods."""
+        move = move or {}
+        day, month = move.get("periods") or ("", "")
+        reply = await self._step(args=[
+            self.p, member, lead_id, " ".join(states), expected_rep or "", move.get("rep", ""),
+            move.get("due", 0), move.get("routed", b""), json.dumps(move.get("tried", [])),
+            day, month, _json(announcements), DAY_TTL, MONTH_TTL,
+        ])
+        return _text(reply[0])
+
+    async def queue(self, rep: str, queue: str) -> list[tuple[str, float]]:
+        """A rep's queue ("fast" or "standard"): lead ids by due time."""
+        items = cast(list[tuple[bytes, float]], await self.redis.zrange(
+            f"{self.p}q:{rep}:{queue}", 0, -1, withscores=True))
+        return [(_text(member), float(score)) for member, score in items]
+
+    async def queue_depth(self, reps: Iterable[str], queue: str) -> int:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for rep in reps:
+                pipe.zcard(f"{self.p}q:{rep}:{queue}")
+            return sum(await pipe.execute())
+
+
+def _json(announcements: Iterable[Any]) -> str:
+    return json.dumps([
+        [item.decode() if isinstance(item, bytes) else item for item in entry]
+        for entry in announcements
+    ])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return cast(str, value)

@@ -1,0 +1,95 @@
+"""Real alert receivers for the routing tests: a webhook server that checks signatures,
+and an SMTP server (aiosmtpd). Each records what it received, with the time."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from aiosmtpd.controller import Controller
+
+from leadscore.infra.processes import free_port
+from leadscore.webhook_signatures import signature_error
+
+
+@dataclass
+class Received:
+    at: float
+    body: dict[str, Any]
+    signature_error: str | None
+
+
+@dataclass
+class Webhook:
+    """A webhook receiver; `answers` are the statuses of the next requests (then 200)."""
+
+    secret: str
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def delivered(self) -> list[Received]:
+        """The requests answered 2xx."""
+        with self.lock:
+            return [item for item in self.received if item.body.get("_status", 200) < 300]
+
+
+@contextlib.contextmanager
+def webhook_receiver(secret: str) -> Iterator[Webhook]:
+    receiver = Webhook(secret)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            error = signature_error(body, headers, receiver.secret, time.time(), 300)
+            with receiver.lock:
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                receiver.received.append(Received(time.time(), {**orjson.loads(body),
+                                                                "_status": status}, error))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/leads"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Mailbox:
+    host: str = "127.0.0.1"
+    port: int = 0
+    messages: list[tuple[float, Message]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((time.time(), message_from_bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    mailbox = Mailbox(port=free_port())
+    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
