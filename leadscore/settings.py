@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         "(`leadscore roster publish`); `routing/roster.yaml` is an example. Unset: the "
         "worker does not route (scoring only).",
     )
+    routing_takeover_seconds: float = Field(
+        default=30.0, gt=0,
+        description="How long an alert, a routing decision or an SLA step that a worker "
+        "took stays with it before another worker takes it over (the first one died).",
+    )
     api_secret: SecretStr | None = Field(
         default=None,
         description="Bearer token of the queue API (`/v1/leads/...`, `/v1/reps/...`). "

@@ -3,9 +3,9 @@
 Every worker reads each channel's stream in one consumer group, so an alert goes to one
 worker at a time. An alert stays pending until delivered (or given up); while it is
 retried (exponential backoff with full jitter, or the receiver's `Retry-After`) its worker
-keeps claiming it, and if that worker dies another claims it after `CLAIM_IDLE_MS` and
-delivers it with the same id. Channels never wait on each other: each has its own stream,
-reader and deliveries in flight.
+keeps claiming it, and if that worker dies another claims it after the takeover time
+(`routing_takeover_seconds`) and delivers it with the same id. Channels never wait on each
+other: each has its own stream, reader and deliveries in flight.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from routing.roster import Channel
 log = logging.getLogger("leadscore.alerts")
 
 GROUP = "dispatch"
-#: An alert pending this long without its worker claiming it again is taken over.
-CLAIM_IDLE_MS = 60_000
 #: Backoff: the first retry waits up to this long, doubling up to `MAX_BACKOFF`.
 FIRST_BACKOFF, MAX_BACKOFF = 1.0, 300.0
 #: An alert not delivered this long after its first attempt is given up (and counted).
@@ -51,6 +49,8 @@ class Dispatcher:
     prefix: str
     consumer: str
     http: Any
+    #: An alert pending this long without its worker claiming it again is taken over.
+    takeover_ms: int
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     last_sent: float = 0.0
     pace: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -79,7 +79,10 @@ async def run_dispatcher(dispatcher: Dispatcher) -> None:
                 await asyncio.sleep(1.0)
                 continue
             if time.monotonic() >= next_claim:
-                next_claim = time.monotonic() + CLAIM_IDLE_MS / 4000
+                next_claim = time.monotonic() + dispatcher.takeover_ms / 4000
+                with contextlib.suppress(RedisError):  # delivered alerts older than a day
+                    await dispatcher.redis.xtrim(
+                        dispatcher.stream, minid=str(int(time.time() * 1000) - 86_400_000))
             for entry_id, fields in entries:
                 entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 if entry not in dispatcher.in_flight and fields:
@@ -98,7 +101,8 @@ async def _read(dispatcher: Dispatcher, claim: bool) -> list[tuple[Any, dict[byt
     entries: list[tuple[Any, dict[bytes, bytes]]] = []
     if claim:
         reply: Any = await dispatcher.redis.xautoclaim(
-            dispatcher.stream, GROUP, dispatcher.consumer, CLAIM_IDLE_MS, "0-0", count=100)
+            dispatcher.stream, GROUP, dispatcher.consumer, dispatcher.takeover_ms, "0-0",
+            count=100)
         entries += [entry for entry in reply[1] if entry[1]]
     read: Any = await dispatcher.redis.xreadgroup(
         GROUP, dispatcher.consumer, {dispatcher.stream: ">"}, count=100, block=500)
@@ -165,7 +169,7 @@ async def _wait_claimed(dispatcher: Dispatcher, entry: str, seconds: float) -> N
     """Sleep, claiming the entry again often enough that no other worker takes it."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(left, CLAIM_IDLE_MS / 4000))
+        await asyncio.sleep(min(left, dispatcher.takeover_ms / 4000))
         with contextlib.suppress(RedisError):
             await dispatcher.redis.xclaim(dispatcher.stream, GROUP, dispatcher.consumer, 0,
                                           [entry], justid=True)

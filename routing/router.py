@@ -42,8 +42,6 @@ from streams.versions import follow_versions
 
 log = logging.getLogger("leadscore.routing")
 
-#: How long an SLA step is leased to the worker carrying it out.
-SLA_LEASE = 30.0
 #: How often the watchdog and the queue gauges look.
 SLA_TICK, GAUGE_TICK = 0.25, 10.0
 
@@ -143,8 +141,9 @@ async def publish_outbox(routing: Routing) -> None:
         try:
             entries: list[Any] = []
             if time.monotonic() >= next_claim:
+                takeover = int(routing.settings.routing_takeover_seconds * 1000)
                 claimed: Any = await routing.redis.xautoclaim(
-                    stream, group, routing.consumer_name, 30_000, "0-0", count=500)
+                    stream, group, routing.consumer_name, takeover, "0-0", count=500)
                 entries += [entry for entry in claimed[1] if entry[1]]
                 next_claim = time.monotonic() + 10
                 await routing.redis.xtrim(stream, minid=f"{int(time.time() * 1000) - 86_400_000}")
@@ -168,7 +167,8 @@ async def watch_sla(routing: Routing) -> None:
     """Carry out the SLA steps as they come due: cost proportional to the steps due."""
     while True:
         try:
-            due = await routing.store.take_due(time.time(), SLA_LEASE)
+            due = await routing.store.take_due(time.time(),
+                                               routing.settings.routing_takeover_seconds)
             for member, when in due:
                 await _sla_step(routing, Timer.parse(member), member,
                                 datetime.fromtimestamp(when, UTC))
@@ -202,7 +202,9 @@ async def _sla_step(routing: Routing, timer: Timer, member: str, when: datetime)
                 "routed": orjson.dumps(planned.assignment.routed),
                 "tried": [*lead["tried"], new_rep],
                 "periods": load_periods(rep, when) if rep else None}
-    done = await store.step(member, timer.lead, states_for(timer, track), timer.rep,
+    # A breach stands whoever holds the lead by then; any other step is for its rep only.
+    holder = None if timer.action == BREACH else timer.rep
+    done = await store.step(member, timer.lead, states_for(timer, track), holder,
                             planned.announcements, move)
     if done == "ok" and timer.action == BREACH:
         metrics.SLA_BREACHES.labels(track).inc()
@@ -250,7 +252,8 @@ def _start_dispatchers(routing: Routing) -> None:
                                                                       "type": config.type})
             continue
         dispatcher = Dispatcher(name, config, kinds[config.type], routing.redis,
-                                routing.store.p, routing.consumer_name, routing.http)
+                                routing.store.p, routing.consumer_name, routing.http,
+                                int(routing.settings.routing_takeover_seconds * 1000))
         routing.dispatchers[name] = asyncio.create_task(run_dispatcher(dispatcher))
 
 

@@ -240,7 +240,7 @@ class Store:
         move = move or {}
         day, month = move.get("periods") or ("", "")
         reply = await self._step(args=[
-            self.p, member, lead_id, " ".join(states), expected_rep or "", move.get("rep", ""),
+            self.p, member, lead_id, expected_rep or "", " ".join(states), move.get("rep", ""),
             move.get("due", 0), move.get("routed", b""), json.dumps(move.get("tried", [])),
             day, month, _json(announcements), DAY_TTL, MONTH_TTL,
         ])

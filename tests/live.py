@@ -7,6 +7,8 @@ workers share the session's broker without seeing each other's topics or consume
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,7 +21,8 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from leadscore.infra.broker import Broker
-from leadscore.infra.processes import free_port, log_tail, stop
+from leadscore.infra.processes import free_port, log_tail, spawn, stop, wait_until_ready
+from leadscore.infra.redis_local import redis_answers, redis_binary
 from leadscore.settings import Settings
 from streams.worker import prepare_topics, spawn_worker
 
@@ -165,3 +168,43 @@ def http_post(url: str, body: bytes, headers: dict[str, str] | None = None) -> t
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, orjson.loads(error.read() or b"null")
+
+
+@dataclass
+class RedisServer:
+    """A Redis of a test's own, persistent (every write on disk before it answers), which
+    the test can kill and start again on the same port and data."""
+
+    workdir: Path
+    port: int
+    process: Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = redis_binary()
+        self.process = spawn(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.workdir],
+            self.workdir / "redis.log")
+        wait_until_ready(self.process, lambda: redis_answers(self.url), name=binary.name,
+                         log_path=self.workdir / "redis.log", timeout=20)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@contextlib.contextmanager
+def persistent_redis(workdir: Path) -> Iterator[RedisServer]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(workdir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            stop(server.process)

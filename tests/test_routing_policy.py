@@ -1,0 +1,130 @@
+"""The routing policy, pure: which team, who is eligible and why not, and fairness."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadscore.decisions import iso
+from routing.policy import Lead, Loads, Rotation, assign, route
+from routing.roster import RosterError, load_roster, roster_from_text
+
+ROSTER = Path(__file__).resolve().parent.parent / "routing" / "roster.yaml"
+#: A Wednesday, 10:00 in Madrid.
+WEDNESDAY = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+
+
+def promotion(prospect: str = "ana@acme.example", track: str = "fast_track",
+              at: datetime = WEDNESDAY, country: str | None = "ES") -> Any:
+    return {"type": "prospect.promoted", "prospect": prospect, "score": 70, "track": track,
+            "at": iso(at.timestamp()), "rules_version": "v", "fit": 20, "behavior": 50,
+            "top_rules": [], "trigger": None, "profile": {"country": country} if country else {}}
+
+
+def excluded(routed: dict[str, Any]) -> dict[str, str | None]:
+    return {candidate["rep"]: candidate["excluded"] for candidate in routed["candidates"]}
+
+
+def test_the_shipped_roster_passes_its_check() -> None:
+    roster = load_roster(ROSTER)
+    assert sorted(roster.teams) == ["americas", "emea"]
+    assert [rep.id for rep in roster.members("americas")] == ["dana"]  # sam is an SDR
+
+
+def test_a_lead_goes_to_its_accounts_ae_team_then_its_country_then_the_default() -> None:
+    roster = load_roster(ROSTER)
+    globex = route(roster, Lead.of(promotion("li@globex.example", country="US")), Loads(),
+                   Rotation()).routed
+    assert (globex["team"], globex["matched"]) == (
+        "emea", "account globex.example, owned by AE ae-lucia")
+    american = route(roster, Lead.of(promotion(country="us")), Loads(), Rotation()).routed
+    assert (american["team"], american["matched"], american["rep"]) == (
+        "americas", "country US", "dana")
+    nowhere = route(roster, Lead.of(promotion(country=None)), Loads(), Rotation()).routed
+    assert (nowhere["team"], nowhere["matched"]) == (
+        "emea", "no territory matched (no country): the default team")
+
+
+def test_equal_reps_share_leads_within_one_in_a_strict_rotation() -> None:
+    roster = load_roster(ROSTER)
+    rotation, counts, order = Rotation(), Counter[str](), []
+    for minute in range(100):
+        lead = Lead.of(promotion(f"p{minute}@acme.example", "standard",
+                                 WEDNESDAY + timedelta(minutes=minute)))
+        assignment = route(roster, lead, Loads(), rotation)
+        rotation = assignment.rotation
+        counts[assignment.rep] += 1
+        order.append(assignment.rep)
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert order[:6] == ["ana", "bruno", "marta", "ana", "bruno", "marta"]
+
+
+def test_weights_share_leads_in_proportion() -> None:
+    text = ROSTER.read_text().replace("    weight: 1\n    daily_cap: 40", "    weight: 3\n"
+                                      "    daily_cap: 400")
+    roster = roster_from_text("roster.yaml", text)
+    rotation, counts = Rotation(), Counter[str]()
+    for n in range(50):
+        assignment = route(roster, Lead.of(promotion(f"p{n}@acme.example", "standard")),
+                           Loads(), rotation)
+        rotation, counts[assignment.rep] = assignment.rotation, counts[assignment.rep] + 1
+    assert counts == {"ana": 30, "bruno": 10, "marta": 10}
+
+
+def test_out_of_office_off_shift_and_caps_are_each_explained() -> None:
+    roster = load_roster(ROSTER)
+    christmas = datetime(2026, 12, 28, 10, 0, tzinfo=UTC)  # a Monday; Ana is away
+    routed = route(roster, Lead.of(promotion(at=christmas)), Loads(), Rotation()).routed
+    assert excluded(routed)["ana"] == "out of office"
+    night = datetime(2026, 3, 4, 22, 30, tzinfo=UTC)  # 23:30 in Madrid
+    routed = route(roster, Lead.of(promotion(at=night)), Loads(), Rotation()).routed
+    assert set(excluded(routed).values()) == {"off shift"}
+    standard = route(roster, Lead.of(promotion(track="standard", at=night)), Loads(),
+                     Rotation()).routed
+    assert set(excluded(standard).values()) == {None}  # the 24-hour queue has no shifts
+    loads = Loads(day={"ana": 40}, month={"bruno": 400})
+    routed = route(roster, Lead.of(promotion()), loads, Rotation()).routed
+    assert excluded(routed) == {"ana": "at daily cap 40", "bruno": "at monthly cap 400",
+                                "marta": None}
+    assert routed["rep"] == "marta"
+
+
+def test_nobody_eligible_falls_back_to_the_escalation_target() -> None:
+    roster = load_roster(ROSTER)
+    night = datetime(2026, 3, 4, 22, 30, tzinfo=UTC)
+    routed = route(roster, Lead.of(promotion(at=night)), Loads(), Rotation()).routed
+    assert (routed["rep"], routed["fallback"]) == ("marta", True)
+
+
+def test_a_reassignment_skips_the_reps_tried_and_the_deadlines_follow_the_sla() -> None:
+    roster = load_roster(ROSTER)
+    lead = Lead.of(promotion())
+    first = route(roster, lead, Loads(), Rotation()).routed
+    assert (first["due"], first["deadline"]) == ("2026-03-04T09:00:00Z", "2026-03-04T09:05:00Z")
+    later = WEDNESDAY + timedelta(minutes=5)
+    second = assign(roster, lead, later, Loads(), Rotation(), tried=["ana"]).routed
+    assert excluded(second)["ana"] == "had this lead already" and second["rep"] == "bruno"
+    standard = route(roster, Lead.of(promotion(track="standard")), Loads(), Rotation()).routed
+    assert standard["due"] == standard["deadline"] == "2026-03-05T09:00:00Z"
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (("team: emea\n    time_zone: Europe/Lisbon", "team: emeaa\n    time_zone: Europe/Lisbon"),
+     "roster.yaml:58:11: team: no team with the id 'emeaa'"),
+    (("escalation: dana", "escalation: nobody"),
+     "roster.yaml:35:17: escalation: no rep with the id 'nobody'"),
+    (("weight: 1\n    daily_cap", "wieght: 1\n    daily_cap"),
+     "roster.yaml:49:5: unknown key 'wieght' (did you mean 'weight'?)"),
+    (("alerts: [webhook]\n\n  - id: marta", "alerts: [pager]\n\n  - id: marta"),
+     "roster.yaml:60:14: no channel named 'pager' under channels:"),
+])
+def test_a_bad_roster_is_refused_where_it_is_wrong(change: tuple[str, str], error: str) -> None:
+    text = ROSTER.read_text()
+    assert change[0] in text
+    with pytest.raises(RosterError) as raised:
+        roster_from_text("roster.yaml", text.replace(*change, 1))
+    assert str(raised.value.errors[0]) == error
