@@ -107,7 +107,7 @@ def step(
     at = iso(when.timestamp())
     if timer.action == BREACH:
         breached = lead_event("sla.breached", lead.id, lead.prospect, timer.rep, at,
-                              track=lead.track, deadline=routed["deadline"])
+                              track=lead.track, deadline=at)
         return Step([("decision", lead.prospect, orjson.dumps(breached))])
     if timer.action == "remind":
         reminded = lead_event("lead.reminded", lead.id, lead.prospect, timer.rep, at)

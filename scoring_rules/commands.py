@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubPars
     replay.add_argument("events", type=Path, help="canonical events, one JSON object a line")
     _rules_option(replay)
     _now_option(replay)
+    _roster_option(replay)
     replay.add_argument("--state", type=Path, metavar="OUT.json",
                         help="write each prospect's final score, stage and track here")
     replay.add_argument("--compare", type=Path, metavar="OTHER_RULES",
@@ -53,6 +55,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubPars
                              help="the prospect's email (or anon:<anonymous_id>)")
     _rules_option(explain_cmd)
     _now_option(explain_cmd)
+    _roster_option(explain_cmd)
     explain_cmd.set_defaults(handler=run_explain)
     return rules_commands
 
@@ -60,6 +63,27 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubPars
 def _rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", type=Path, metavar="PATH",
                         help="rule file or folder (default: the rules_path setting)")
+
+
+def _roster_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--roster", type=Path, metavar="FILE",
+                        help="also route each promotion with this roster, as live would, "
+                             "the SLA ladder playing out on the event clock")
+
+
+def _routing(path: Path | None) -> Callable[[Iterable[Any]], Iterable[Any]] | str | None:
+    """What adds routing decisions to a replay's, with the roster at `path`; the error text
+    if the roster is bad. Routing is its own area: it reads the replay's decisions."""
+    if path is None:
+        return None
+    from routing.offline import with_routing
+    from routing.roster import RosterError, load_roster
+
+    try:
+        roster = load_roster(path)
+    except RosterError as error:
+        return str(error)
+    return partial(with_routing, roster)
 
 
 def _now_option(parser: argparse.ArgumentParser) -> None:
@@ -131,8 +155,14 @@ def run_replay(args: argparse.Namespace) -> int:
         base_outcome, other_outcome = compare.compare(rules, other, lambda: _lines(args.events))
         sys.stdout.write(compare.render(base_outcome, other_outcome))
         return 0
+    routing = _routing(args.roster)
+    if isinstance(routing, str):
+        print(routing, file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    items = replay_lines(rules, _lines(args.events), args.now)
+    items: Iterable[Any] = replay_lines(rules, _lines(args.events), args.now)
+    if routing is not None:
+        items = routing(items)
     end, kinds = write_decisions(items, sys.stdout.buffer)
     sys.stdout.buffer.flush()
     if args.state is not None:
@@ -153,6 +183,10 @@ def run_explain(args: argparse.Namespace) -> int:
     rules = _load(args.rules)
     if rules is None:
         return 2
-    found = explain.explain(rules, _lines(args.events), args.prospect, args.now)
+    routing = _routing(args.roster)
+    if isinstance(routing, str):
+        print(routing, file=sys.stderr)
+        return 2
+    found = explain.explain(rules, _lines(args.events), args.prospect, args.now, routing)
     sys.stdout.write(explain.render(found, rules))
     return 0 if found.state is not None else 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from leadscore.decisions import ANON_PREFIX, MERGE_RULE, Decision
 from scoring_rules.compile import RuleSet
@@ -21,14 +22,17 @@ class Explanation:
 
 
 def explain(
-    rules: RuleSet, lines: Iterable[bytes], prospect: str, now: datetime | None = None
+    rules: RuleSet, lines: Iterable[bytes], prospect: str, now: datetime | None = None,
+    then: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
 ) -> Explanation:
     """The decisions about `prospect` (an email, or `anon:<id>`), including those made while
-    they were still an anonymous visitor, in the order the engine made them."""
+    they were still an anonymous visitor, in the order the engine made them. `then` adds
+    the decisions a later stage makes of the replay's (routing's, with a roster)."""
     key = prospect if prospect.startswith(ANON_PREFIX) else prospect.strip().lower()
     by_key: dict[str, list[Decision]] = {}
     end: ReplayEnd | None = None
-    for item in replay_lines(rules, lines, now):
+    items: Iterable[Any] = replay_lines(rules, lines, now)
+    for item in then(items) if then else items:
         if isinstance(item, ReplayEnd):
             end = item
         elif "prospect" in item:
@@ -60,6 +64,9 @@ def render(explanation: Explanation, rules: RuleSet) -> str:
             table.append((row["at"], "", f"=> promoted to lead, {row['track']}", "",
                           str(row["score"])))
             continue
+        if row["type"] != "score.changed":
+            table.append((row["at"], "", "=> " + _routing(row), "", ""))
+            continue
         rule = row["rule"]
         if row["prospect"] != explanation.key:
             rule += " (anonymous)"
@@ -71,3 +78,21 @@ def render(explanation: Explanation, rules: RuleSet) -> str:
                                 r[2].ljust(widths[2]), r[3].rjust(widths[3]),
                                 r[4].rjust(widths[4]))).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _routing(row: Decision) -> str:
+    """One line for a routing decision: where the lead went and why, or what happened."""
+    kind = row["type"]
+    if kind == "lead.routed":
+        passed = ", ".join(f"{c['rep']} ({c['excluded']})" for c in row["candidates"]
+                           if c["excluded"])
+        line = (f"routed to {row['rep']}{' (fallback: nobody eligible)' if row['fallback'] else ''}"
+                f", team {row['team']} by {row['matched']}; deadline {row['deadline']}")
+        return line + (f"; passed over {passed}" if passed else "")
+    if kind == "lead.reassigned":
+        return f"reassigned {row['from_rep']} -> {row['rep']}: {row['reason']}"
+    if kind == "lead.reminded":
+        return f"reminded {row['rep']}: not acknowledged yet"
+    if kind == "sla.breached":
+        return f"SLA breached: {row['rep']} missed the deadline {row['deadline']}"
+    return f"{kind} {row.get('rep', '')}".rstrip()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from leadscore.decisions import iso
@@ -128,3 +129,42 @@ def test_a_bad_roster_is_refused_where_it_is_wrong(change: tuple[str, str], erro
     with pytest.raises(RosterError) as raised:
         roster_from_text("roster.yaml", text.replace(*change, 1))
     assert str(raised.value.errors[0]) == error
+
+
+def test_replay_with_a_roster_routes_as_live_and_plays_the_ladder_on_the_event_clock(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from leadscore.cli import main
+
+    events = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+    assert main(["replay", str(events), "--roster", str(ROSTER)]) == 0
+    made = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    routing = [(d["type"], d["prospect"], d["rep"], d["at"]) for d in made
+               if d["type"].startswith(("lead.", "sla."))]
+    assert routing == [
+        ("lead.routed", "ana.lopez@acme.example", "ana", "2026-01-23T11:20:00Z"),
+        ("lead.routed", "carlos@globex.example", "bruno", "2026-01-09T10:03:00Z"),
+        ("lead.reminded", "carlos@globex.example", "bruno", "2026-01-09T10:06:00Z"),
+        ("lead.reassigned", "carlos@globex.example", "marta", "2026-01-09T10:08:00Z"),
+        ("sla.breached", "carlos@globex.example", "bruno", "2026-01-09T10:08:00Z"),
+        ("sla.breached", "ana.lopez@acme.example", "ana", "2026-01-24T11:20:00Z"),
+    ]
+    globex = next(d for d in made if d["type"] == "lead.routed" and "globex" in d["prospect"])
+    assert globex["matched"] == "account globex.example, owned by AE ae-lucia"
+    assert main(["explain", str(events), "--prospect", "carlos@globex.example",
+                 "--roster", str(ROSTER)]) == 0
+    shown = capsys.readouterr().out
+    assert "=> routed to bruno, team emea by account globex.example" in shown
+    assert "=> reassigned bruno -> marta: not acknowledged in time" in shown
+
+
+def test_replay_refuses_a_bad_roster_with_where_it_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from leadscore.cli import main
+
+    bad = tmp_path / "roster.yaml"
+    bad.write_text(ROSTER.read_text().replace("escalation: dana", "escalation: nobody"))
+    events = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+    assert main(["replay", str(events), "--roster", str(bad)]) == 2
+    assert f"{bad}:35:17: escalation: no rep with the id 'nobody'" in capsys.readouterr().err
