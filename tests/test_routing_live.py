@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -17,10 +19,14 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
 from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
+from routing.roster import ROSTER_KEY
+from routing.roster import published as published_roster
 from streams.topics import topics_of
+from streams.worker import worker_env
 from tests.live import (
     Worker,
     http_post,
@@ -311,3 +317,56 @@ def test_alerts_wait_for_redis_to_come_back_none_lost_none_doubled(
             assert '"routing: Redis unavailable' in worker.log()
     _, repeated = alerted_once(webhook, 200)
     assert repeated == 0
+
+
+def test_a_published_roster_applies_without_a_restart_and_a_bad_one_is_refused(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    webhook, mailbox = receivers
+    settings = routing_settings(broker, redis_url, unique, tmp_path,
+                                roster(webhook, mailbox, reps=1, channels="hook", sla=CALM))
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        post_forms(worker, ["first@acme.example"])
+        [first] = decisions(settings, worker, 1, {"lead.routed"})
+        assert first["rep"] == "rep0"
+
+        # Two reps now, and rep0 away: the next lead goes to rep1, with no restart.
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(roster(webhook, mailbox, reps=2, channels="hook", sla=CALM)
+                           .replace("  - id: rep0\n", "  - id: rep0\n    out_of_office: "
+                                    "[{start: 2000-01-01, end: 2999-12-31}]\n", 1))
+        published = cli(settings, "roster", "publish", str(changed))
+        assert published.returncode == 0, published.stderr
+        wait_for(lambda: '"msg":"roster in force"' in worker.log(), 30, worker.log)
+        post_forms(worker, ["second@acme.example"])
+        second = [d for d in decisions(settings, worker, 2, {"lead.routed"})
+                  if d["prospect"] == "second@acme.example"]
+        assert [d["rep"] for d in second] == ["rep1"]
+        assert second[0]["roster_version"] != first["roster_version"]
+
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(changed.read_text().replace("escalation: lead", "escalation: ghost"))
+        refused = cli(settings, "roster", "publish", str(broken))
+        assert refused.returncode == 2 and "escalation: no rep with the id 'ghost'" in \
+            refused.stderr
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:  # written past the check, as a careless tool could
+            producer.send(topics_of(settings).roster, key=ROSTER_KEY,
+                          value=published_roster("x.yaml", broken.read_text())).get(10)
+        finally:
+            producer.close()
+        wait_for(lambda: '"stage":"roster"' in worker.log(), 30, worker.log)
+        letters = read_topic(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter)
+        assert [d["stage"] for d in letters] == ["roster"]
+        assert "escalation: no rep with the id 'ghost'" in letters[0]["reason"]
+        post_forms(worker, ["third@acme.example"])
+        third = [d for d in decisions(settings, worker, 3, {"lead.routed"})
+                 if d["prospect"] == "third@acme.example"]
+        assert third[0]["roster_version"] == second[0]["roster_version"]
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leadscore.cli", *args],
+                          env=worker_env(settings), capture_output=True, text=True,
+                          timeout=120, check=False)
