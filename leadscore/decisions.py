@@ -188,6 +188,14 @@ class LeadEvent(TypedDict):
     at: str
 
 
+#: Every decision type, by the stage that makes it.
+DECISION_TYPES = {
+    "scoring": ("score.changed", "prospect.promoted", "event.rejected"),
+    "routing": ("lead.routed", "lead.acknowledged", "lead.completed", "lead.reminded",
+                "lead.reassigned", "sla.breached"),
+}
+
+
 def lead_event(kind: str, lead: str, prospect: str, rep: str, at: str,
                **more: Any) -> Decision:
     return {"type": kind, "lead": lead, "prospect": prospect, "rep": rep, "at": at, **more}

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 from routing import metrics
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Retry
 from routing.roster import Channel
+from routing.store import redis_down
 
 log = logging.getLogger("leadscore.alerts")
 
@@ -71,23 +72,31 @@ async def run_dispatcher(dispatcher: Dispatcher) -> None:
     next_claim = 0.0
     try:
         while True:
+            claim = time.monotonic() >= next_claim
             try:
-                entries = await _read(dispatcher, claim=time.monotonic() >= next_claim)
+                entries = await _read(dispatcher, claim)
             except RedisError as error:
-                log.warning("alerts: Redis unavailable; retrying",
-                            extra={"channel": dispatcher.name, "error": repr(error)})
+                redis_down(error)
                 await asyncio.sleep(1.0)
                 continue
-            if time.monotonic() >= next_claim:
+            if claim:
                 next_claim = time.monotonic() + dispatcher.takeover_ms / 4000
                 with contextlib.suppress(RedisError):  # delivered alerts older than a day
                     await dispatcher.redis.xtrim(
                         dispatcher.stream, minid=str(int(time.time() * 1000) - 86_400_000))
             for entry_id, fields in entries:
                 entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                if entry not in dispatcher.in_flight and fields:
-                    dispatcher.in_flight[entry] = asyncio.create_task(
-                        _deliver(dispatcher, entry, orjson.loads(fields[b"alert"])))
+                if entry in dispatcher.in_flight or not fields:
+                    continue
+                try:
+                    alert = orjson.loads(fields[b"alert"])
+                except (KeyError, orjson.JSONDecodeError):  # not an alert of ours: drop it
+                    log.error("alerts: an unreadable entry was dropped",
+                              extra={"channel": dispatcher.name, "entry": entry})
+                    await _done(dispatcher, entry)
+                    continue
+                dispatcher.in_flight[entry] = asyncio.create_task(
+                    _deliver(dispatcher, entry, alert))
             while len(dispatcher.in_flight) >= IN_FLIGHT:
                 await asyncio.wait(list(dispatcher.in_flight.values()),
                                    return_when=asyncio.FIRST_COMPLETED)

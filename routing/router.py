@@ -35,7 +35,7 @@ from routing.dispatch import Dispatcher, run_dispatcher
 from routing.policy import Lead, assign, load_periods, route, team_for
 from routing.roster import ROSTER_KEY, CompiledRoster, RosterError, from_published
 from routing.sla import BREACH, Timer, announcements, states_for, step
-from routing.store import Store
+from routing.store import Store, redis_down
 from streams.dead_letters import counted, describe, letter, send
 from streams.topics import Topics
 from streams.versions import follow_versions
@@ -95,11 +95,18 @@ async def _route_record(routing: Routing, record: Any) -> None:
         promotion = cast(ProspectPromoted, decision)
         Lead.of(promotion)  # checks what routing reads of it
     except (ValueError, KeyError, TypeError) as error:
-        dead = counted(letter("route", describe(error), record, "decisions"))
-        await (await send(routing.producer, routing.topics.dead_letter, dead,
-                          routing.settings.message_max_bytes))
+        await _set_aside(routing, counted(letter("route", describe(error), record, "decisions")))
         return
-    await _retrying_redis(lambda: assign_promotion(routing, promotion, record.timestamp))
+    try:
+        await _retrying_redis(lambda: assign_promotion(routing, promotion, record.timestamp))
+    except Exception as error:  # a bug of ours, or a roster that cannot route it: go on
+        await _set_aside(routing, counted(letter("route", describe(error), record, "decisions",
+                                                 error), error))
+
+
+async def _set_aside(routing: Routing, dead: Any) -> None:
+    await (await send(routing.producer, routing.topics.dead_letter, dead,
+                      routing.settings.message_max_bytes))
 
 
 async def assign_promotion(
@@ -155,11 +162,11 @@ async def publish_outbox(routing: Routing) -> None:
                 continue
             acks = [await routing.producer.send(routing.topics.decisions, key=fields[b"key"],
                                                 value=fields[b"value"])
-                    for _, fields in entries]
+                    for _, fields in entries if b"key" in fields and b"value" in fields]
             await asyncio.gather(*acks)
             await routing.redis.xack(stream, group, *[entry_id for entry_id, _ in entries])
         except RedisError as error:
-            _redis_down(error)
+            redis_down(error)
             await asyncio.sleep(1.0)
 
 
@@ -170,10 +177,17 @@ async def watch_sla(routing: Routing) -> None:
             due = await routing.store.take_due(time.time(),
                                                routing.settings.routing_takeover_seconds)
             for member, when in due:
-                await _sla_step(routing, Timer.parse(member), member,
-                                datetime.fromtimestamp(when, UTC))
+                try:
+                    await _sla_step(routing, Timer.parse(member), member,
+                                    datetime.fromtimestamp(when, UTC))
+                except RedisError:
+                    raise
+                except Exception:  # a bug of ours, or a roster without the lead's team or rep
+                    log.exception("routing: an SLA step failed and is dropped",
+                                  extra={"timer": member})
+                    await routing.store.step(member, member.partition("|")[0], (), None, [])
         except RedisError as error:
-            _redis_down(error)
+            redis_down(error)
         await asyncio.sleep(SLA_TICK)
 
 
@@ -267,7 +281,7 @@ async def gauge_queues(routing: Routing) -> None:
                     depth = await routing.store.queue_depth(reps, queue)
                     metrics.QUEUE_DEPTH.labels(team, queue).set(depth)
         except RedisError as error:
-            _redis_down(error)
+            redis_down(error)
         await asyncio.sleep(GAUGE_TICK)
 
 
@@ -279,18 +293,6 @@ async def _group(redis: Redis, stream: str, group: str) -> None:
             raise
 
 
-_down_since: list[float] = []
-
-
-def _redis_down(error: Exception) -> None:
-    """One warning per 30 s while Redis is unreachable."""
-    now = time.monotonic()
-    if not _down_since or now - _down_since[0] > 30:
-        _down_since[:] = [now]
-        log.warning("routing: Redis unavailable, leads wait; retrying",
-                    extra={"error": repr(error)})
-
-
 async def _retrying_redis(attempt: Any) -> Any:
     """Run `attempt()` until Redis answers: a lead is delayed, never dropped."""
     pause = 0.1
@@ -298,6 +300,6 @@ async def _retrying_redis(attempt: Any) -> Any:
         try:
             return await attempt()
         except RedisError as error:
-            _redis_down(error)
+            redis_down(error)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)

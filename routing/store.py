@@ -17,6 +17,8 @@ Every key starts with `{<app_id>}:`; the braces keep all of them in one cluster 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -26,6 +28,8 @@ from redis.asyncio import Redis
 
 from routing.policy import Loads, Rotation, load_periods
 from routing.roster import CompiledRoster
+
+log = logging.getLogger("leadscore.routing")
 
 #: Day and month load counters expire after the period, with a margin.
 DAY_TTL, MONTH_TTL = 3 * 86_400, 40 * 86_400
@@ -128,6 +132,18 @@ for _, item in ipairs(cjson.decode(ARGV[12])) do
 end
 return {'ok'}
 """
+
+
+_down_since: list[float] = []
+
+
+def redis_down(error: Exception) -> None:
+    """Say, once per 30 s, that Redis does not answer: routing waits and retries."""
+    now = time.monotonic()
+    if not _down_since or now - _down_since[0] > 30:
+        _down_since[:] = [now]
+        log.warning("routing: Redis unavailable, leads wait; retrying",
+                    extra={"error": repr(error)})
 
 
 def prefix(app_id: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from leadscore.decisions import DECISION_TYPES as ALL_DECISIONS
 from leadscore.events import Event
 from leadscore.settings import Settings
 from scoring_rules.loader import parse_files
@@ -19,7 +20,7 @@ from streams.sources import Source, all_event_types, discover_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-DECISION_TYPES = {"score.changed", "prospect.promoted", "event.rejected"}
+DECISION_TYPES = {kind for kinds in ALL_DECISIONS.values() for kind in kinds}
 
 
 def blocks(language: str) -> list[tuple[str, str]]:

@@ -370,3 +370,24 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "leadscore.cli", *args],
                           env=worker_env(settings), capture_output=True, text=True,
                           timeout=120, check=False)
+
+
+def test_alerts_a_killed_worker_was_retrying_are_delivered_by_another_with_their_ids(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    webhook, mailbox = receivers
+    webhook.answers = [503] * 5  # every first attempt fails: all five are being retried
+    settings = routing_settings(broker, redis_url, unique, tmp_path,
+                                roster(webhook, mailbox, channels="hook", sla=CALM))
+    settings = settings.model_copy(update={"routing_takeover_seconds": 2.0})
+    with running_worker(settings, tmp_path / "a.log") as first:
+        post_forms(first, [f"retried{n}@acme.example" for n in range(5)])
+        wait_for(lambda: len(webhook.received) >= 5, 60, lambda: first.log()[-2000:])
+        os.killpg(first.process.pid, signal.SIGKILL)
+    tried = {item.body["id"] for item in webhook.received}
+    with running_worker(settings, tmp_path / "b.log") as second:
+        wait_for(lambda: {item.body["id"] for item in webhook.delivered()} >= tried, 60,
+                 lambda: f"{len(webhook.delivered())} delivered; log:\n{second.log()[-2000:]}")
+    ids, repeated = alerted_once(webhook, 5)
+    assert set(ids.values()) == tried and repeated == 0
