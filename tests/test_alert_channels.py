@@ -1,0 +1,76 @@
+"""The alert channels against real receivers: a local HTTP server (Slack's stand-in, with
+its answers) and the session's Redis (the per-rep stream)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from routing.alerts import Alert, Context, Delivered, Gone, Retry, alert, channel_types
+from routing.dispatch import backoff
+from routing.roster import Channel, Rep
+from tests.receivers import webhook_receiver
+
+REP = Rep(id="ana", name="Ana López", email="ana@northwind.example", role="MRR", team="emea")
+CARD: dict[str, Any] = {
+    "lead": "L1", "prospect": "li@globex.example", "track": "fast_track", "team": "emea",
+    "rep": "ana", "fallback": False, "due": "2026-03-04T09:00:00Z",
+    "deadline": "2026-03-04T09:05:00Z", "at": "2026-03-04T09:00:00Z", "score": 70, "fit": 20,
+    "behavior": 50, "top_rules": [{"rule": "pricing-page", "points": 5}],
+    "trigger": {"id": "f-1", "type": "form.submitted", "properties": {"form": "contact_me"}},
+    "profile": {"name": "Li Wei", "title": "VP Sales", "company": "Globex"},
+}
+
+
+def the_alert() -> Alert:
+    return alert("new_lead", REP, CARD, int(time.time() * 1000))
+
+
+async def test_slack_gets_block_kit_at_most_about_once_a_second() -> None:
+    kind = channel_types()["slack"]
+    with webhook_receiver("unused") as receiver:
+        async with aiohttp.ClientSession() as http:
+            context = Context(Channel(type="slack", url=receiver.url), None, http, None, "")
+            assert await kind.deliver(the_alert(), context) == Delivered()
+            receiver.answers = [429, 410]
+            assert isinstance(await kind.deliver(the_alert(), context), Retry)
+            assert await kind.deliver(the_alert(), context) == Gone(
+                "the receiver answered 410 Gone")
+    message = receiver.received[0].body
+    assert message["text"].startswith("New lead: Li Wei (Globex), score 70, FAST TRACK")
+    assert [block["type"] for block in message["blocks"]] == ["header", "section", "context"]
+    assert kind.per_second == 1.0
+
+
+@pytest.mark.redis
+async def test_the_stream_channel_appends_the_alert_to_the_reps_stream(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        context = Context(Channel(type="stream"), None, None, redis, "{tstream}:")
+        sent = the_alert()
+        assert await channel_types()["stream"].deliver(sent, context) == Delivered()
+        entries: Any = await redis.xrange("{tstream}:live:ana")
+        [(_, fields)] = entries
+        assert fields[b"id"] == sent["id"].encode()
+        assert orjson.loads(fields[b"alert"]) == sent
+    finally:
+        await redis.delete("{tstream}:live:ana")
+        await redis.aclose()
+
+
+def test_an_alert_has_one_id_for_its_lead_kind_and_rep() -> None:
+    assert the_alert()["id"] == the_alert()["id"]
+    assert alert("reminder", REP, CARD, None)["id"] != the_alert()["id"]
+
+
+@pytest.mark.parametrize("attempt", [1, 3, 12])
+def test_retries_back_off_exponentially_with_full_jitter_and_a_cap(attempt: int) -> None:
+    waits = [backoff(attempt) for _ in range(200)]
+    ceiling = min(300.0, 2 ** (attempt - 1))
+    assert min(waits) >= 0 and max(waits) <= ceiling
+    assert max(waits) > ceiling / 2  # spread over the range, not fixed
