@@ -37,7 +37,27 @@ DAY_TTL, MONTH_TTL = 3 * 86_400, 40 * 86_400
 # Lead states.
 ASSIGNED, ACKNOWLEDGED, COMPLETED = "assigned", "acknowledged", "completed"
 
-_ASSIGN = """
+#: Lua both change scripts share: what a change announces (SLA timers, alerts, decisions),
+#: and a rep's load counters.
+_SHARED = """
+local function announce(p, items)
+  for _, item in ipairs(cjson.decode(items)) do
+    local kind, a, b, c = item[1], item[2], item[3], item[4]
+    if kind == 'sla' then redis.call('ZADD', p .. 'sla', a, b)
+    elseif kind == 'alert' then redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
+    elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
+    end
+  end
+end
+local function count(p, rep, day, month, day_ttl, month_ttl)
+  redis.call('INCR', p .. 'load:' .. rep .. ':' .. day)
+  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. day, day_ttl)
+  redis.call('INCR', p .. 'load:' .. rep .. ':' .. month)
+  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. month, month_ttl)
+end
+"""
+
+_ASSIGN = _SHARED + """
 local p, lead_id, team, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local lead = p .. 'lead:' .. lead_id
 if redis.call('EXISTS', lead) == 1 then
@@ -49,26 +69,15 @@ redis.call('INCR', p .. 'ver:' .. team)
 local rotation = cjson.decode(ARGV[5])
 for rep, current in pairs(rotation) do redis.call('HSET', p .. 'rot:' .. team, rep, current) end
 local rep, day, month = ARGV[6], ARGV[7], ARGV[8]
-if day ~= '' then
-  redis.call('INCR', p .. 'load:' .. rep .. ':' .. day)
-  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. day, ARGV[14])
-  redis.call('INCR', p .. 'load:' .. rep .. ':' .. month)
-  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. month, ARGV[15])
-end
+if day ~= '' then count(p, rep, day, month, ARGV[14], ARGV[15]) end
 redis.call('HSET', lead, 'routed', ARGV[9], 'origin', ARGV[10], 'rep', rep, 'state', 'assigned',
            'tried', ARGV[16], 'queue', ARGV[11])
 redis.call('ZADD', p .. 'q:' .. rep .. ':' .. ARGV[11], ARGV[12], lead_id)
-for _, item in ipairs(cjson.decode(ARGV[13])) do
-  local kind, a, b, c = item[1], item[2], item[3], item[4]
-  if kind == 'sla' then redis.call('ZADD', p .. 'sla', a, b)
-  elseif kind == 'alert' then redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
-  elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
-  end
-end
+announce(p, ARGV[13])
 return {'ok', ARGV[9]}
 """
 
-_SET_STATE = """
+_SET_STATE = _SHARED + """
 local p, lead_id, wanted, from_states, rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lead = p .. 'lead:' .. lead_id
 local state = redis.call('HGET', lead, 'state')
@@ -85,9 +94,7 @@ if wanted == 'completed' then
   local holder = redis.call('HGET', lead, 'rep')
   redis.call('ZREM', p .. 'q:' .. holder .. ':' .. redis.call('HGET', lead, 'queue'), lead_id)
 end
-for _, item in ipairs(cjson.decode(ARGV[6])) do
-  redis.call('XADD', p .. 'outbox', '*', 'key', item[1], 'value', item[2])
-end
+announce(p, ARGV[6])
 return {'ok'}
 """
 
@@ -98,7 +105,7 @@ for i = 1, #due, 2 do redis.call('ZADD', p .. 'sla', now + lease, due[i]) end
 return due
 """
 
-_STEP = """
+_STEP = _SHARED + """
 local p, member, lead_id, wanted_rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 redis.call('ZREM', p .. 'sla', member)
 if redis.call('SET', p .. 'done:' .. member, '1', 'NX', 'EX', 2592000) == false then
@@ -117,19 +124,9 @@ if new_rep ~= '' then
   redis.call('ZREM', p .. 'q:' .. old_rep .. ':' .. queue, lead_id)
   redis.call('ZADD', p .. 'q:' .. new_rep .. ':' .. queue, ARGV[7], lead_id)
   redis.call('HSET', lead, 'rep', new_rep, 'routed', ARGV[8], 'tried', ARGV[9])
-  local day, month = ARGV[10], ARGV[11]
-  redis.call('INCR', p .. 'load:' .. new_rep .. ':' .. day)
-  redis.call('EXPIRE', p .. 'load:' .. new_rep .. ':' .. day, ARGV[13])
-  redis.call('INCR', p .. 'load:' .. new_rep .. ':' .. month)
-  redis.call('EXPIRE', p .. 'load:' .. new_rep .. ':' .. month, ARGV[14])
+  if ARGV[10] ~= '' then count(p, new_rep, ARGV[10], ARGV[11], ARGV[13], ARGV[14]) end
 end
-for _, item in ipairs(cjson.decode(ARGV[12])) do
-  local kind, a, b, c = item[1], item[2], item[3], item[4]
-  if kind == 'sla' then redis.call('ZADD', p .. 'sla', a, b)
-  elseif kind == 'alert' then redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
-  elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
-  end
-end
+announce(p, ARGV[12])
 return {'ok'}
 """
 
@@ -234,7 +231,7 @@ class Store:
         "missing", detail)."""
         reply = await self._set_state(args=[
             self.p, lead_id, wanted, " ".join(from_states), rep or "",
-            _json([key, value.decode()] for key, value in decisions),
+            _json(("decision", key, value) for key, value in decisions),
         ])
         return _text(reply[0]), (_text(reply[1]) if len(reply) > 1 else None)
 
