@@ -199,3 +199,25 @@ DECISION_TYPES = {
 def lead_event(kind: str, lead: str, prospect: str, rep: str, at: str,
                **more: Any) -> Decision:
     return {"type": kind, "lead": lead, "prospect": prospect, "rep": rep, "at": at, **more}
+
+
+def routing_summary(row: Decision) -> str:
+    """One line for a routing decision: where the lead went and why, or what happened."""
+    kind = row["type"]
+    if kind == "lead.routed":
+        passed = ", ".join(f"{c['rep']} ({c['excluded']})" for c in row["candidates"]
+                           if c["excluded"])
+        line = (f"routed to {row['rep']}{' (fallback: nobody eligible)' if row['fallback'] else ''}"
+                f", team {row['team']} by {row['matched']}; deadline {row['deadline']}")
+        return line + (f"; passed over {passed}" if passed else "")
+    if kind == "lead.reassigned":
+        return f"reassigned {row['from_rep']} -> {row['rep']}: {row['reason']}"
+    if kind == "lead.reminded":
+        return f"reminded {row['rep']}: not acknowledged yet"
+    if kind == "sla.breached":
+        return f"SLA breached: {row['rep']} missed the deadline {row['deadline']}"
+    if kind == "lead.acknowledged":
+        return f"acknowledged by {row['rep']}"
+    if kind == "lead.completed":
+        return f"completed by {row['rep']}"
+    return f"{kind} {row.get('rep', '')}".rstrip()

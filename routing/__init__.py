@@ -1,5 +1,3 @@
-"""Routing of new leads to reps (Market Response Reps, Sales Development Reps).
-
-Assignment, queues and alerts arrive with the routing issue; the scoring core already emits
-the `prospect.promoted` decisions (with their track) that routing consumes.
-"""
+"""Routing of new leads to Market Response Reps: the roster, the pure policy, the Redis
+state and its scripts, alert channels, the SLA watchdog and the queues. `docs/routing.md`
+explains it; `routing.router` is the stage a worker runs."""

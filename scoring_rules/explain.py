@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadscore.decisions import ANON_PREFIX, MERGE_RULE, Decision
+from leadscore.decisions import ANON_PREFIX, MERGE_RULE, Decision, routing_summary
 from scoring_rules.compile import RuleSet
 from scoring_rules.replay import ReplayEnd, replay_lines
 from scoring_rules.state import ProspectState
@@ -65,7 +65,7 @@ def render(explanation: Explanation, rules: RuleSet) -> str:
                           str(row["score"])))
             continue
         if row["type"] != "score.changed":
-            table.append((row["at"], "", "=> " + _routing(row), "", ""))
+            table.append((row["at"], "", "=> " + routing_summary(row), "", ""))
             continue
         rule = row["rule"]
         if row["prospect"] != explanation.key:
@@ -79,20 +79,3 @@ def render(explanation: Explanation, rules: RuleSet) -> str:
                                 r[4].rjust(widths[4]))).rstrip())
     return "\n".join(lines) + "\n"
 
-
-def _routing(row: Decision) -> str:
-    """One line for a routing decision: where the lead went and why, or what happened."""
-    kind = row["type"]
-    if kind == "lead.routed":
-        passed = ", ".join(f"{c['rep']} ({c['excluded']})" for c in row["candidates"]
-                           if c["excluded"])
-        line = (f"routed to {row['rep']}{' (fallback: nobody eligible)' if row['fallback'] else ''}"
-                f", team {row['team']} by {row['matched']}; deadline {row['deadline']}")
-        return line + (f"; passed over {passed}" if passed else "")
-    if kind == "lead.reassigned":
-        return f"reassigned {row['from_rep']} -> {row['rep']}: {row['reason']}"
-    if kind == "lead.reminded":
-        return f"reminded {row['rep']}: not acknowledged yet"
-    if kind == "sla.breached":
-        return f"SLA breached: {row['rep']} missed the deadline {row['deadline']}"
-    return f"{kind} {row.get('rep', '')}".rstrip()

@@ -1,7 +1,8 @@
 """`leadscore dev`: the whole pipeline on one machine, with no JVM and no Docker.
 
-Starts the embedded Tansu broker and a local Redis, a worker against them, sends the example
-events, and prints every decision as it arrives until Ctrl-C, which stops everything.
+Starts the embedded Tansu broker and a local Redis, a worker against them (routing with the
+example roster, its alerts on Redis streams), sends the example events, and prints every
+decision as it arrives until Ctrl-C, which stops everything.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import yaml
 from kafka import KafkaConsumer
 
-from leadscore.decisions import FAST_TRACK, STANDARD
+from leadscore.decisions import DECISION_TYPES, FAST_TRACK, STANDARD, routing_summary
 from leadscore.infra.kafka_tansu import run_tansu
 from leadscore.infra.processes import free_port, stop, wait_until_ready
 from leadscore.infra.redis_local import run_redis
@@ -27,6 +29,7 @@ from streams.topics import topics_of
 from streams.worker import prepare_topics, spawn_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+EXAMPLE_ROSTER = Path(__file__).resolve().parent.parent / "routing" / "roster.yaml"
 
 
 def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
@@ -40,6 +43,7 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
             "kafka_bootstrap_servers": broker.bootstrap_servers,
             "redis_url": redis_url,
             "data_dir": workdir / "data",
+            "roster_path": settings.roster_path or dev_roster(workdir / "roster.yaml"),
             "web_port": free_port() if _port_taken(settings.web_port) else settings.web_port,
         })
         prepare_topics(settings)
@@ -56,6 +60,7 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
   metrics      {base}/metrics
   worker log   {worker_log}
   rules        {settings.rules_path}
+  roster       {settings.roster_path} (alerts on Redis streams {{{settings.app_id}}}:live:<rep>)
 """, flush=True)
         report = send_file(discover_sources()["canonical"], examples,
                            topics_of(settings).raw["canonical"], settings.kafka_bootstrap_servers,
@@ -66,6 +71,17 @@ def run_dev(settings: Settings, examples: Path = EXAMPLES) -> int:
             print_decisions(settings)
         print("\nleadscore dev: stopping.", flush=True)
     return 0
+
+
+def dev_roster(path: Path) -> Path:
+    """The example roster with every rep alerted on their Redis stream, which needs no
+    outside service: a webhook or mail server of the example would only be retried."""
+    roster = yaml.safe_load(EXAMPLE_ROSTER.read_text())
+    roster["channels"] = {"live": {"type": "stream"}}
+    for rep in roster["reps"]:
+        rep["alerts"] = ["live"]
+    path.write_text(yaml.safe_dump(roster, sort_keys=False))
+    return path
 
 
 def _stop_on_signals() -> None:
@@ -105,6 +121,8 @@ def format_decision(decision: dict[str, object]) -> str:
     if kind == "prospect.promoted":
         track = "FAST TRACK" if decision["track"] == FAST_TRACK else STANDARD
         return f"{decision['at']}  {who:<28} LEAD  {track:<28} score {decision['score']}"
+    if kind in DECISION_TYPES["routing"]:
+        return f"{decision['at']}  {who:<28} {routing_summary(decision)}"
     details = {k: v for k, v in decision.items() if k not in ("type", "prospect", "at")}
     return f"{decision.get('at', '')}  {who:<28} {kind}  {orjson.dumps(details).decode()}"
 

@@ -47,12 +47,15 @@ def test_dev_prints_the_example_decisions_and_ctrl_c_stops_everything(tmp_path: 
         while time.monotonic() < deadline and dev.poll() is None:
             text = out_path.read_text(errors="replace")
             leads = [line for line in text.splitlines() if " LEAD " in line]
+            routed = [line for line in text.splitlines() if " routed to " in line]
             if any("ana.lopez@acme.example" in line for line in leads) and any(
-                    "carlos@globex.example" in line and "FAST TRACK" in line for line in leads):
+                    "carlos@globex.example" in line and "FAST TRACK" in line for line in leads
+            ) and any("carlos@globex.example" in line for line in routed):
                 break
             time.sleep(0.5)
         text = out_path.read_text(errors="replace")
         assert all(word in text for word in wanted), text[-4000:]
+        assert "carlos@globex.example        routed to " in text  # the fast-track lead
         assert "ingest       POST http://127.0.0.1:" in text
         assert "metrics      http://127.0.0.1:" in text
         children = _children(dev.pid)
