@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,15 @@ def mask_email(value: str) -> str:
     if not at:
         return value[:3] + "***" if len(value) > 3 else "***"
     return f"{local[:1]}***@{domain}"
+
+
+_EMAIL = re.compile(r"[^@\s'\"<>(),;:]+@[^@\s'\"<>(),;:]+")
+
+
+def mask_emails(text: str) -> str:
+    """`text` with every email address in it masked, for messages that may quote one (a
+    mail server's refusal, say)."""
+    return _EMAIL.sub(lambda found: mask_email(found.group()), text)
 
 
 class JsonFormatter(logging.Formatter):

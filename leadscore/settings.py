@@ -71,9 +71,9 @@ class Settings(BaseSettings):
         "took stays with it before another worker takes it over (the first one died).",
     )
     api_secret: SecretStr | None = Field(
-        default=None,
-        description="Bearer token of the queue API (`/v1/leads/...`, `/v1/reps/...`). "
-        "Unset: the queue API answers 403.",
+        default=None, min_length=16,
+        description="Bearer token of the queue API (`/v1/leads/...`, `/v1/reps/...`), 16 "
+        "characters at least. Unset: the queue API answers 403.",
     )
     app_id: str = Field(
         default="leadscore",

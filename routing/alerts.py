@@ -37,13 +37,15 @@ class Alert(TypedDict):
     received_at: int | None
 
 
-def alert_id(lead: str, kind: str, rep: str) -> str:
-    return "A" + hashlib.sha256(f"{lead}|{kind}|{rep}".encode()).hexdigest()[:20]
+def alert_id(lead: str, kind: str, rep: str, ordinal: int = 0) -> str:
+    """One id per lead, kind, rep and `ordinal` (which reminder, which reassignment)."""
+    return "A" + hashlib.sha256(f"{lead}|{kind}|{rep}|{ordinal}".encode()).hexdigest()[:20]
 
 
-def alert(kind: Kind, rep: Rep, card: dict[str, Any], received_at: int | None) -> Alert:
+def alert(kind: Kind, rep: Rep, card: dict[str, Any], received_at: int | None,
+          ordinal: int = 0) -> Alert:
     return {
-        "type": "lead.alert", "id": alert_id(card["lead"], kind, rep.id), "kind": kind,
+        "type": "lead.alert", "id": alert_id(card["lead"], kind, rep.id, ordinal), "kind": kind,
         "rep": {"id": rep.id, "name": rep.name, "email": rep.email}, "lead": card,
         "received_at": received_at,
     }

@@ -23,6 +23,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from leadscore.logs import mask_emails
 from routing import metrics
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Retry
 from routing.roster import Channel
@@ -67,14 +68,18 @@ class Dispatcher:
 
 async def run_dispatcher(dispatcher: Dispatcher) -> None:
     """A worker task: deliver the channel's alerts until cancelled."""
-    with contextlib.suppress(ResponseError):  # BUSYGROUP: the group exists
-        await dispatcher.redis.xgroup_create(dispatcher.stream, GROUP, id="0", mkstream=True)
+    await _ensure_group(dispatcher)
     next_claim = 0.0
     try:
         while True:
             claim = time.monotonic() >= next_claim
             try:
                 entries = await _read(dispatcher, claim)
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                await _ensure_group(dispatcher)  # Redis lost the stream: start it again
+                continue
             except RedisError as error:
                 redis_down(error)
                 await asyncio.sleep(1.0)
@@ -97,12 +102,31 @@ async def run_dispatcher(dispatcher: Dispatcher) -> None:
                     continue
                 dispatcher.in_flight[entry] = asyncio.create_task(
                     _deliver(dispatcher, entry, alert))
-            while len(dispatcher.in_flight) >= IN_FLIGHT:
+            # A paced channel (Slack) takes one at a time: an alert waiting for its turn
+            # would otherwise sit unclaimed until another worker took it over.
+            limit = 1 if dispatcher.kind.per_second else IN_FLIGHT
+            while len(dispatcher.in_flight) >= limit:
                 await asyncio.wait(list(dispatcher.in_flight.values()),
                                    return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in dispatcher.in_flight.values():
             task.cancel()
+
+
+async def _ensure_group(dispatcher: Dispatcher) -> None:
+    """The stream's consumer group, made if missing; waits while Redis is down."""
+    while True:
+        try:
+            await dispatcher.redis.xgroup_create(dispatcher.stream, GROUP, id="0",
+                                                 mkstream=True)
+            return
+        except ResponseError as error:
+            if "BUSYGROUP" in str(error):
+                return
+            raise
+        except RedisError as error:
+            redis_down(error)
+            await asyncio.sleep(1.0)
 
 
 async def _read(dispatcher: Dispatcher, claim: bool) -> list[tuple[Any, dict[bytes, bytes]]]:
@@ -113,8 +137,9 @@ async def _read(dispatcher: Dispatcher, claim: bool) -> list[tuple[Any, dict[byt
             dispatcher.stream, GROUP, dispatcher.consumer, dispatcher.takeover_ms, "0-0",
             count=100)
         entries += [entry for entry in reply[1] if entry[1]]
+    count = 1 if dispatcher.kind.per_second else 100
     read: Any = await dispatcher.redis.xreadgroup(
-        GROUP, dispatcher.consumer, {dispatcher.stream: ">"}, count=100, block=500)
+        GROUP, dispatcher.consumer, {dispatcher.stream: ">"}, count=count, block=500)
     for _, found in read or []:
         entries += found
     return entries
@@ -144,16 +169,18 @@ async def _deliver(dispatcher: Dispatcher, entry: str, alert: Alert) -> None:
                 metrics.ALERTS.labels(dispatcher.name, "gone" if isinstance(outcome, Gone)
                                       else "failed").inc()
                 log.error("alerts: given up", extra={"channel": dispatcher.name,
-                                                     "alert": alert["id"], "reason": reason})
+                                                     "alert": alert["id"],
+                                                     "reason": mask_emails(reason)})
                 await _done(dispatcher, entry)
                 return
             attempt += 1
             metrics.ALERTS.labels(dispatcher.name, "retried").inc()
-            wait = outcome.after if outcome.after is not None else backoff(attempt)
+            wait = min(outcome.after, MAX_BACKOFF) if outcome.after is not None \
+                else backoff(attempt)
             log.warning("alerts: retrying", extra={"channel": dispatcher.name,
                                                    "alert": alert["id"], "attempt": attempt,
                                                    "in_seconds": round(wait, 2),
-                                                   "reason": outcome.reason})
+                                                   "reason": mask_emails(outcome.reason)})
             await _wait_claimed(dispatcher, entry, wait)
     finally:
         dispatcher.in_flight.pop(entry, None)

@@ -42,6 +42,8 @@ class Offline:
     loads: Counter[tuple[str, str]] = field(default_factory=Counter)
     leads: dict[str, _Lead] = field(default_factory=dict)
     timers: list[tuple[float, str]] = field(default_factory=list)
+    #: Timers carried out (a breach timer is set again by each assignment of its lead).
+    done: set[str] = field(default_factory=set)
 
     def route(self, promotion: ProspectPromoted) -> list[Decision]:
         """Assign a promotion (once: a repeat makes nothing), after the steps due before."""
@@ -64,6 +66,9 @@ class Offline:
         made: list[Decision] = []
         while self.timers and self.timers[0][0] <= now.timestamp():
             when, member = heapq.heappop(self.timers)
+            if member in self.done:
+                continue
+            self.done.add(member)
             made += self._step(Timer.parse(member), datetime.fromtimestamp(when, UTC))
         return made
 
@@ -81,12 +86,16 @@ class Offline:
             team, _ = team_for(self.roster, lead)
             reassign = assign(self.roster, lead, when, self._loads(team.id, when),
                               self.rotations.get(team.id, Rotation()), tried=held.tried)
-        planned = step(self.roster, timer, held.origin, held.routed, when, reassign)
-        if planned.assignment is not None:
-            held.rep = planned.assignment.rep
-            held.routed = planned.assignment.routed
+        planned = step(self.roster, timer, held.origin, held.routed, when, reassign,
+                       held.tried)
+        if planned.routed is not None:
+            held.rep = planned.routed["rep"]
+            held.routed = planned.routed
             held.tried.append(held.rep)
+            held.state = ASSIGNED
             self._count(held.rep, when)
+            if planned.rotation is not None:
+                self.rotations[planned.routed["team"]] = planned.rotation
         return self._announce(planned.announcements)
 
     def _announce(self, items: Iterable[Announcement]) -> list[Decision]:

@@ -66,13 +66,17 @@ async def reassign(
     routed = {**lead["routed"], "rep": to, "fallback": False, "at": iso(now.timestamp())}
     event = lead_event("lead.reassigned", lead_id, promotion["prospect"], to,
                        iso(now.timestamp()), from_rep=lead["rep"], reason=why, routed=routed)
-    items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event])
+    items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event],
+                          started=now, ordinal=len(lead["tried"]))
     move = {"rep": to, "due": datetime.fromisoformat(routed["due"]).timestamp(),
             "routed": orjson.dumps(routed), "tried": [*lead["tried"], to],
             "periods": load_periods(roster.reps[to], now)}
-    done = await store.step(f"{lead_id}|by:{lead['rep']}|reassign|{to}", lead_id,
-                            (ASSIGNED, ACKNOWLEDGED), lead["rep"], items, move)
-    return Answer("ok" if done == "ok" else "refused", lead["state"] if done != "ok" else None)
+    # Once per move: the same request sent again finds it done.
+    member = f"{lead_id}|move{len(lead['tried'])}|reassign|{to}|0"
+    done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"], items,
+                            move)
+    return Answer({"ok": "ok", "done": "already"}.get(done, "refused"),
+                  None if done in ("ok", "done") else lead["state"])
 
 
 async def claim(

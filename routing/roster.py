@@ -15,7 +15,14 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from leadscore.durations import Duration
 from leadscore.yaml_files import (
@@ -104,15 +111,38 @@ class Team(Strict):
     sla: Sla = Sla()
 
 
+def _clock_time(value: Any) -> Any:
+    """A wall-clock time is written "09:00" (quoted: YAML reads 9:00 as 540 seconds)."""
+    if not isinstance(value, str | time):
+        raise ValueError(f"write the time as \"HH:MM\" in quotes, not {value!r}")
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+
+
 class Hours(Strict):
     days: list[Day] = ["mon", "tue", "wed", "thu", "fri"]
-    start: time = time(9, 0)
-    end: time = time(18, 0)
+    start: ClockTime = time(9, 0)
+    end: ClockTime = time(18, 0)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_the_reps_zone(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("a working hour is in the rep's time_zone: give no offset")
+        return value
 
 
 class DateRange(Strict):
     start: date
     end: date
+
+    @model_validator(mode="after")
+    def _in_order(self) -> DateRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
 
 
 class Rep(Strict):

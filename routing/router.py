@@ -24,6 +24,7 @@ from typing import Any, cast
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import CommitFailedError, KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -33,7 +34,7 @@ from routing import metrics
 from routing.alerts import channel_types
 from routing.dispatch import Dispatcher, run_dispatcher
 from routing.policy import Lead, assign, load_periods, route, team_for
-from routing.roster import ROSTER_KEY, CompiledRoster, RosterError, from_published
+from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
 from routing.sla import BREACH, Timer, announcements, states_for, step
 from routing.store import Store, redis_down
 from streams.dead_letters import counted, describe, letter, send
@@ -58,7 +59,8 @@ class Routing:
     producer: AIOKafkaProducer
     topics: Topics
     consumer_name: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
-    dispatchers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    #: Each channel's delivery task, and the settings it runs with.
+    dispatchers: dict[str, tuple[asyncio.Task[None], Channel]] = field(default_factory=dict)
     http: Any = None
 
 
@@ -82,7 +84,10 @@ async def route_promotions(routing: Routing) -> None:
                 for record in records:
                     await _route_record(routing, record)
             if batches:
-                await consumer.commit()
+                try:
+                    await consumer.commit()
+                except CommitFailedError:  # (a long Redis outage): read again, idempotent
+                    log.warning("routing: the router lost its partitions; reading again")
     finally:
         await consumer.stop()
 
@@ -122,7 +127,11 @@ async def assign_promotion(
         routed = assignment.routed
         rep = roster.reps.get(assignment.rep)
         periods = load_periods(rep, lead.at) if rep else None
-        items = announcements(roster, lead, routed, "new_lead", received_at, [routed])
+        # A late router (a backlog, Redis down) starts the ladder when it assigns, so the
+        # rep is reminded and the lead moved only after the whole wait.
+        started = max(lead.at, datetime.now(UTC))
+        items = announcements(roster, lead, routed, "new_lead", received_at, [routed],
+                              started=started)
         due = datetime.fromisoformat(routed["due"]).timestamp()
         outcome, _ = await store.assign(
             lead.id, team.id, snapshot.version, assignment.rotation, assignment.rep, periods,
@@ -168,6 +177,10 @@ async def publish_outbox(routing: Routing) -> None:
         except RedisError as error:
             redis_down(error)
             await asyncio.sleep(1.0)
+        except KafkaError as error:  # the entries stay pending and are published again
+            log.warning("routing: Kafka did not take routing's decisions; retrying",
+                        extra={"error": repr(error)})
+            await asyncio.sleep(1.0)
 
 
 async def watch_sla(routing: Routing) -> None:
@@ -176,10 +189,11 @@ async def watch_sla(routing: Routing) -> None:
         try:
             due = await routing.store.take_due(time.time(),
                                                routing.settings.routing_takeover_seconds)
-            for member, when in due:
+            for member, _ in due:  # (the score is now the lease; the member has the due time)
                 try:
-                    await _sla_step(routing, Timer.parse(member), member,
-                                    datetime.fromtimestamp(when, UTC))
+                    timer = Timer.parse(member)
+                    await _sla_step(routing, timer, member,
+                                    datetime.fromtimestamp(timer.due, UTC))
                 except RedisError:
                     raise
                 except Exception:  # a bug of ours, or a roster without the lead's team or rep
@@ -192,34 +206,40 @@ async def watch_sla(routing: Routing) -> None:
 
 
 async def _sla_step(routing: Routing, timer: Timer, member: str, when: datetime) -> None:
+    """Carry out one due timer; a reassignment is decided again if the team changed."""
     roster, store = routing.roster, routing.store
-    lead = await store.lead(timer.lead)
-    if lead is None:
-        await store.step(member, timer.lead, (), None, [])  # unknown: drop the timer
-        return
-    promotion = lead["origin"]["promotion"]
-    track = promotion["track"]
-    reassign = None
-    if timer.action in ("reassign", "escalate") and lead["rep"] == timer.rep:
-        current = Lead.of(promotion)
-        team, _ = team_for(roster, current)
-        snapshot = await store.snapshot(roster, team.id, when)
-        reassign = assign(roster, current, when, snapshot.loads, snapshot.rotation,
-                          tried=lead["tried"])
-    planned = step(roster, timer, lead["origin"], lead["routed"], when, reassign)
-    move = None
-    if planned.assignment is not None:
-        new_rep = planned.assignment.rep
-        rep = roster.reps.get(new_rep)
-        move = {"rep": new_rep, "due": datetime.fromisoformat(
-                    planned.assignment.routed["due"]).timestamp(),
-                "routed": orjson.dumps(planned.assignment.routed),
-                "tried": [*lead["tried"], new_rep],
-                "periods": load_periods(rep, when) if rep else None}
-    # A breach stands whoever holds the lead by then; any other step is for its rep only.
-    holder = None if timer.action == BREACH else timer.rep
-    done = await store.step(member, timer.lead, states_for(timer, track), holder,
-                            planned.announcements, move)
+    while True:
+        lead = await store.lead(timer.lead)
+        if lead is None:
+            await store.step(member, timer.lead, (), None, [])  # unknown: drop the timer
+            return
+        promotion = lead["origin"]["promotion"]
+        track = promotion["track"]
+        reassign, version, team = None, "", ""
+        if timer.action in ("reassign", "escalate") and lead["rep"] == timer.rep:
+            current = Lead.of(promotion)
+            team = team_for(roster, current)[0].id
+            snapshot = await store.snapshot(roster, team, when)
+            version = snapshot.version
+            reassign = assign(roster, current, when, snapshot.loads, snapshot.rotation,
+                              tried=lead["tried"])
+        planned = step(roster, timer, lead["origin"], lead["routed"], when, reassign,
+                       lead["tried"])
+        move = None
+        if planned.routed is not None:
+            new_rep = planned.routed["rep"]
+            rep = roster.reps.get(new_rep)
+            move = {"rep": new_rep, "due": datetime.fromisoformat(
+                        planned.routed["due"]).timestamp(),
+                    "routed": orjson.dumps(planned.routed), "tried": [*lead["tried"], new_rep],
+                    "periods": load_periods(rep, when) if rep else None,
+                    "team": team, "version": version, "rotation": planned.rotation}
+        # A breach stands whoever holds the lead by then; any other step is for its rep only.
+        holder = None if timer.action == BREACH else timer.rep
+        done = await store.step(member, timer.lead, states_for(timer, track), holder,
+                                planned.announcements, move)
+        if done != "conflict":
+            break
     if done == "ok" and timer.action == BREACH:
         metrics.SLA_BREACHES.labels(track).inc()
 
@@ -251,24 +271,33 @@ async def run_channels(routing: Routing) -> None:
         try:
             await asyncio.Event().wait()
         finally:
-            for task in routing.dispatchers.values():
+            for task, _ in routing.dispatchers.values():
                 task.cancel()
 
 
 def _start_dispatchers(routing: Routing) -> None:
+    """A delivery task for each channel of the roster in force: started for a new channel,
+    restarted for one whose settings changed (or whose task died), stopped for one gone."""
     if routing.http is None:
         return
     kinds = channel_types()
-    for name, config in routing.roster.roster.channels.items():
-        if name in routing.dispatchers or config.type not in kinds:
-            if config.type not in kinds:
-                log.error("alerts: no installed channel type", extra={"channel": name,
-                                                                      "type": config.type})
+    wanted = routing.roster.roster.channels
+    for name in [name for name in routing.dispatchers if name not in wanted]:
+        routing.dispatchers.pop(name)[0].cancel()
+    for name, config in wanted.items():
+        running = routing.dispatchers.get(name)
+        if running is not None and not running[0].done() and running[1] == config:
+            continue
+        if running is not None:
+            running[0].cancel()
+        if config.type not in kinds:
+            log.error("alerts: no installed channel type", extra={"channel": name,
+                                                                  "type": config.type})
             continue
         dispatcher = Dispatcher(name, config, kinds[config.type], routing.redis,
                                 routing.store.p, routing.consumer_name, routing.http,
                                 int(routing.settings.routing_takeover_seconds * 1000))
-        routing.dispatchers[name] = asyncio.create_task(run_dispatcher(dispatcher))
+        routing.dispatchers[name] = (asyncio.create_task(run_dispatcher(dispatcher)), config)
 
 
 async def gauge_queues(routing: Routing) -> None:

@@ -18,64 +18,74 @@ import orjson
 
 from leadscore.decisions import FAST_TRACK, Decision, ProspectPromoted, iso, lead_event
 from routing.alerts import Kind, alert
-from routing.policy import Assignment, Lead, card
+from routing.policy import Assignment, Lead, Rotation, card
 from routing.roster import CompiledRoster
 from routing.store import ACKNOWLEDGED, ASSIGNED, Announcement
 
 BREACH = "breach"
+#: A breach's step sorts before the ladder's at the same time (Redis orders ties by member),
+#: so it names the rep who held the lead at the deadline.
+BREACH_STEP, FIRST_RUNG = "0", 1
 
 
 @dataclass(frozen=True)
 class Timer:
-    """One SLA step of a lead, as stored: `<lead>|<step>|<action>|<rep>`."""
+    """One SLA step of a lead, as stored: `<lead>|<step>|<action>|<rep>|<due>`. A breach
+    names no rep: it happens once per lead, whoever holds it."""
 
     lead: str
-    step: str  # the ladder's index, or "breach"
+    step: str  # the ladder's rung (from 1), or BREACH_STEP
     action: str  # remind, reassign, escalate or breach
     rep: str
+    #: When it is due (epoch seconds): the sorted set's score also serves as a lease.
+    due: float
 
     @property
     def member(self) -> str:
-        return f"{self.lead}|{self.step}|{self.action}|{self.rep}"
+        return f"{self.lead}|{self.step}|{self.action}|{self.rep}|{self.due:.3f}"
 
     @classmethod
     def parse(cls, member: str) -> Timer:
-        lead, step, action, rep = member.split("|", 3)
-        return cls(lead, step, action, rep)
+        lead, step, action, rep, due = member.split("|", 4)
+        return cls(lead, step, action, rep, float(due))
 
 
 def announcements(
     roster: CompiledRoster, lead: Lead, routed: Decision, kind: Kind,
     received_at: int | None, decisions: list[Decision], *, with_timers: bool = True,
+    started: datetime | None = None, ordinal: int = 0,
 ) -> list[Announcement]:
     """What assigning `lead` (as `routed`) announces: `decisions`, an alert of `kind` on
-    each of the rep's channels, and (`with_timers`) the rep's SLA timers."""
+    each of the rep's channels (`ordinal` tells apart the same kind of alert to the same
+    rep), and (`with_timers`) the rep's SLA timers, its ladder counted from `started`
+    (default: the assignment's time)."""
     rep = roster.reps[routed["rep"]]
     items: list[Announcement] = [
         ("decision", decision["prospect"], orjson.dumps(decision)) for decision in decisions]
-    shown = alert(kind, rep, card(routed, lead.promotion), received_at)
+    shown = alert(kind, rep, card(routed, lead.promotion), received_at, ordinal)
     items += [("alert", channel, shown["id"], orjson.dumps(shown)) for channel in rep.alerts]
     if with_timers:
-        items += [("sla", when.timestamp(), timer.member)
-                  for timer, when in timers(roster, lead, routed)]
+        items += [("sla", timer.due, timer.member)
+                  for timer in timers(roster, lead, routed, started)]
     return items
 
 
-def timers(roster: CompiledRoster, lead: Lead, routed: Decision) -> list[tuple[Timer, datetime]]:
-    """The SLA timers of the rep `routed` names, counted from the first assignment (the
-    promotion), skipping the ladder steps already behind the lead."""
+def timers(
+    roster: CompiledRoster, lead: Lead, routed: Decision, started: datetime | None = None,
+) -> list[Timer]:
+    """The SLA timers for the rep `routed` names. A fast-track ladder runs from `started`
+    (the assignment; a router that is late starts it when it assigns, so the rep gets the
+    whole ladder); the breach comes at the lead's deadline, once per lead."""
     team = roster.teams[routed["team"]]
-    rep = routed["rep"]
     if lead.track != FAST_TRACK:
-        return [(Timer(lead.id, BREACH, BREACH, rep), datetime.fromisoformat(routed["due"]))]
-    now = datetime.fromisoformat(routed["at"])
-    ladder = team.sla.fast_track.ladder
-    found = [(Timer(lead.id, str(index), step.action, rep),
-              lead.at + timedelta(seconds=step.after))
-             for index, step in enumerate(ladder)]
+        due = datetime.fromisoformat(routed["due"]).timestamp()
+        return [Timer(lead.id, BREACH_STEP, BREACH, "", due)]
+    base = started or datetime.fromisoformat(routed["at"])
+    found = [Timer(lead.id, str(rung), step.action, routed["rep"],
+                   (base + timedelta(seconds=step.after)).timestamp())
+             for rung, step in enumerate(team.sla.fast_track.ladder, start=FIRST_RUNG)]
     deadline = lead.at + timedelta(seconds=team.sla.fast_track.acknowledge_within)
-    found.append((Timer(lead.id, BREACH, BREACH, rep), deadline))
-    return [(timer, when) for timer, when in found if when > now or now == lead.at]
+    return [*found, Timer(lead.id, BREACH_STEP, BREACH, "", deadline.timestamp())]
 
 
 def states_for(timer: Timer, track: str) -> tuple[str, ...]:
@@ -88,42 +98,48 @@ def states_for(timer: Timer, track: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Step:
-    """What a due timer does: announce, and maybe move the lead (`assignment`)."""
+    """What a due timer does: announce, and maybe move the lead (`routed`, its new
+    routing; `rotation`, the team's rotation after it, when the rotation chose the rep)."""
 
     announcements: list[Announcement]
-    assignment: Assignment | None = None
+    routed: Decision | None = None
+    rotation: Rotation | None = None
 
 
 def step(
     roster: CompiledRoster, timer: Timer, origin: dict[str, Any], routed: Decision,
-    when: datetime, reassign: Assignment | None,
+    when: datetime, reassign: Assignment | None, tried: list[str],
 ) -> Step:
-    """The step `timer` takes, due at `when`, for a lead last routed as `routed`. For a
-    reassignment, `reassign` is the policy's choice among the reps not tried yet (its
-    escalation fallback included); for an escalation, any choice is replaced by the
-    team's escalation target."""
+    """The step `timer` takes, due at `when`, for a lead last routed as `routed` and held
+    by the reps in `tried` so far. For a reassignment, `reassign` is the policy's choice
+    among the reps not tried yet (its escalation fallback included); for an escalation,
+    the team's escalation target replaces it."""
     promotion: ProspectPromoted = origin["promotion"]
     lead = Lead.of(promotion)
     at = iso(when.timestamp())
     if timer.action == BREACH:
-        breached = lead_event("sla.breached", lead.id, lead.prospect, timer.rep, at,
+        breached = lead_event("sla.breached", lead.id, lead.prospect, routed["rep"], at,
                               track=lead.track, deadline=at)
         return Step([("decision", lead.prospect, orjson.dumps(breached))])
     if timer.action == "remind":
         reminded = lead_event("lead.reminded", lead.id, lead.prospect, timer.rep, at)
         return Step(announcements(roster, lead, routed, "reminder", None, [reminded],
-                                  with_timers=False))
+                                  with_timers=False, ordinal=int(timer.step)))
     if reassign is None:
         return Step([])
     moved = reassign.routed
+    rotation: Rotation | None = reassign.rotation
     if timer.action == "escalate":
         team = roster.teams[routed["team"]]
         moved = {**moved, "rep": team.escalation, "fallback": True}
+        rotation = None
     if moved["rep"] == timer.rep:
         return Step([])
     reason = ("escalated: not acknowledged" if timer.action == "escalate"
-              else "not acknowledged in time")
+              else "not acknowledged in time; nobody else can take it: escalated"
+              if moved["fallback"] else "not acknowledged in time")
     reassigned = lead_event("lead.reassigned", lead.id, lead.prospect, moved["rep"], at,
                             from_rep=timer.rep, reason=reason, routed=moved)
-    items = announcements(roster, lead, moved, "reassigned", None, [reassigned])
-    return Step(items, Assignment(moved, reassign.rotation))
+    items = announcements(roster, lead, moved, "reassigned", None, [reassigned],
+                          ordinal=len(tried))
+    return Step(items, moved, rotation)

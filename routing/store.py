@@ -108,22 +108,30 @@ return due
 _STEP = _SHARED + """
 local p, member, lead_id, wanted_rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 redis.call('ZREM', p .. 'sla', member)
-if redis.call('SET', p .. 'done:' .. member, '1', 'NX', 'EX', 2592000) == false then
-  return {'done'}
-end
+if redis.call('EXISTS', p .. 'done:' .. member) == 1 then return {'done'} end
 local lead = p .. 'lead:' .. lead_id
 local state = redis.call('HGET', lead, 'state')
 if not state or not string.find(' ' .. ARGV[5] .. ' ', ' ' .. state .. ' ', 1, true) then
   return {'moot'}
 end
 if wanted_rep ~= '' and redis.call('HGET', lead, 'rep') ~= wanted_rep then return {'moot'} end
-local new_rep = ARGV[6]
+local new_rep, team = ARGV[6], ARGV[15]
+if team ~= '' then
+  local version = redis.call('GET', p .. 'ver:' .. team) or '0'
+  if version ~= ARGV[16] then return {'conflict'} end
+  redis.call('INCR', p .. 'ver:' .. team)
+  for rep, current in pairs(cjson.decode(ARGV[17])) do
+    redis.call('HSET', p .. 'rot:' .. team, rep, current)
+  end
+end
+redis.call('SET', p .. 'done:' .. member, '1', 'EX', 2592000)
 if new_rep ~= '' then
   local queue = redis.call('HGET', lead, 'queue')
   local old_rep = redis.call('HGET', lead, 'rep')
   redis.call('ZREM', p .. 'q:' .. old_rep .. ':' .. queue, lead_id)
   redis.call('ZADD', p .. 'q:' .. new_rep .. ':' .. queue, ARGV[7], lead_id)
-  redis.call('HSET', lead, 'rep', new_rep, 'routed', ARGV[8], 'tried', ARGV[9])
+  redis.call('HSET', lead, 'rep', new_rep, 'routed', ARGV[8], 'tried', ARGV[9],
+             'state', 'assigned')
   if ARGV[10] ~= '' then count(p, new_rep, ARGV[10], ARGV[11], ARGV[13], ARGV[14]) end
 end
 announce(p, ARGV[12])
@@ -247,15 +255,20 @@ class Store:
         self, member: str, lead_id: str, states: Iterable[str], expected_rep: str | None,
         announcements: Iterable[Announcement], move: Mapping[str, Any] | None = None,
     ) -> str:
-        """Carry out an SLA (or queue) step once: "ok", "done" (carried out before) or
-        "moot" (the lead is in none of `states`, or not held by `expected_rep`). `move`
-        reassigns: rep, due, routed, tried, periods."""
+        """Carry out an SLA (or queue) step once: "ok", "done" (carried out before), "moot"
+        (the lead is in none of `states`, or not held by `expected_rep`), or "conflict"
+        (the team changed since its `version` was read: decide again). `move` reassigns:
+        rep, due, routed, tried, periods; and, when the rotation chose the rep, team,
+        version, rotation. A moved lead is `assigned` to its new rep."""
         move = move or {}
         day, month = move.get("periods") or ("", "")
+        rotation: Rotation | None = move.get("rotation")
         reply = await self._step(args=[
             self.p, member, lead_id, expected_rep or "", " ".join(states), move.get("rep", ""),
             move.get("due", 0), move.get("routed", b""), json.dumps(move.get("tried", [])),
             day, month, _json(announcements), DAY_TTL, MONTH_TTL,
+            move.get("team", "") if rotation else "", move.get("version", ""),
+            json.dumps(rotation.current if rotation else {}),
         ])
         return _text(reply[0])
 

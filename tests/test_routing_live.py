@@ -91,7 +91,7 @@ def routing_settings(broker: Broker, redis_url: str, unique: str, tmp_path: Path
     path = tmp_path / "roster.yaml"
     path.write_text(roster_text)
     return live_settings(broker, unique, tmp_path, redis_url=redis_url, roster_path=path,
-                         ingest_secret=INGEST, api_secret="api-secret")
+                         ingest_secret=INGEST, api_secret="api-secret-for-the-tests")
 
 
 def contact_form(email: str, country: str = "ES") -> bytes:
@@ -201,7 +201,7 @@ def test_an_unacknowledged_fast_track_lead_is_reminded_then_reassigned_and_the_q
         assert kinds == [("new_lead", first["rep"]), ("reminder", first["rep"]),
                          ("reassigned", moved["rep"])]
 
-        api = {"Authorization": "Bearer api-secret"}
+        api = {"Authorization": "Bearer api-secret-for-the-tests"}
         lead = first["lead"]
         assert http_post(f"{worker.base_url}/v1/leads/{lead}/ack",
                          orjson.dumps({"rep": first["rep"]}), api)[0] == 409  # not theirs now

@@ -122,6 +122,10 @@ def test_a_reassignment_skips_the_reps_tried_and_the_deadlines_follow_the_sla() 
      "roster.yaml:49:5: unknown key 'wieght' (did you mean 'weight'?)"),
     (("alerts: [webhook]\n\n  - id: marta", "alerts: [pager]\n\n  - id: marta"),
      "roster.yaml:60:14: no channel named 'pager' under channels:"),
+    (('start: "09:00"', "start: 9:00"),
+     'roster.yaml:46:61: start: write the time as "HH:MM" in quotes, not 540'),
+    (("{start: 2026-12-24, end: 2027-01-01}", "{start: 2027-01-24, end: 2027-01-01}"),
+     "roster.yaml:48:9: end 2027-01-01 is before start 2027-01-24"),
 ])
 def test_a_bad_roster_is_refused_where_it_is_wrong(change: tuple[str, str], error: str) -> None:
     text = ROSTER.read_text()
@@ -141,14 +145,23 @@ def test_replay_with_a_roster_routes_as_live_and_plays_the_ladder_on_the_event_c
     made = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
     routing = [(d["type"], d["prospect"], d["rep"], d["at"]) for d in made
                if d["type"].startswith(("lead.", "sla."))]
+    # Nobody acknowledges offline: each rep gets the ladder from their assignment, and the
+    # lead moves on until nobody is left but the escalation target (marta).
     assert routing == [
         ("lead.routed", "ana.lopez@acme.example", "ana", "2026-01-23T11:20:00Z"),
         ("lead.routed", "carlos@globex.example", "bruno", "2026-01-09T10:03:00Z"),
         ("lead.reminded", "carlos@globex.example", "bruno", "2026-01-09T10:06:00Z"),
-        ("lead.reassigned", "carlos@globex.example", "marta", "2026-01-09T10:08:00Z"),
         ("sla.breached", "carlos@globex.example", "bruno", "2026-01-09T10:08:00Z"),
+        ("lead.reassigned", "carlos@globex.example", "marta", "2026-01-09T10:08:00Z"),
+        ("lead.reminded", "carlos@globex.example", "marta", "2026-01-09T10:11:00Z"),
+        ("lead.reassigned", "carlos@globex.example", "ana", "2026-01-09T10:13:00Z"),
+        ("lead.reminded", "carlos@globex.example", "ana", "2026-01-09T10:16:00Z"),
+        ("lead.reassigned", "carlos@globex.example", "marta", "2026-01-09T10:18:00Z"),
+        ("lead.reminded", "carlos@globex.example", "marta", "2026-01-09T10:21:00Z"),
         ("sla.breached", "ana.lopez@acme.example", "ana", "2026-01-24T11:20:00Z"),
     ]
+    last = [d for d in made if d["type"] == "lead.reassigned"][-1]
+    assert last["routed"]["fallback"] and last["reason"].endswith("escalated")
     globex = next(d for d in made if d["type"] == "lead.routed" and "globex" in d["prospect"])
     assert globex["matched"] == "account globex.example, owned by AE ae-lucia"
     assert main(["explain", str(events), "--prospect", "carlos@globex.example",
@@ -168,3 +181,17 @@ def test_replay_refuses_a_bad_roster_with_where_it_is_wrong(
     events = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
     assert main(["replay", str(events), "--roster", str(bad)]) == 2
     assert f"{bad}:35:17: escalation: no rep with the id 'nobody'" in capsys.readouterr().err
+
+
+def test_a_reassignment_advances_the_rotation_so_the_next_lead_goes_to_the_next_rep() -> None:
+    from routing.offline import Offline
+
+    offline = Offline(load_roster(ROSTER))
+    first = offline.route(promotion("a@acme.example"))
+    assert [d["rep"] for d in first] == ["ana"]
+    moved = offline.until(WEDNESDAY + timedelta(minutes=5, seconds=30))
+    assert [(d["type"], d["rep"]) for d in moved if d["type"] == "lead.reassigned"] == [
+        ("lead.reassigned", "bruno")]
+    second = offline.route(promotion("b@acme.example", "standard",
+                                     WEDNESDAY + timedelta(minutes=6)))
+    assert [d["rep"] for d in second if d["type"] == "lead.routed"] == ["marta"]

@@ -17,7 +17,8 @@ def email_message(alert: Alert, sender: str) -> EmailMessage:
     card = alert["lead"]
     mail = EmailMessage()
     mail["From"], mail["To"] = sender, alert["rep"]["email"]
-    mail["Subject"] = text(card, alert["kind"])
+    # A header is one line: a profile fact with a line break must not end the header.
+    mail["Subject"] = " ".join(text(card, alert["kind"]).split())
     mail["Message-ID"] = f"<{alert['id']}@leadscore>"  # the alert id: a repeat is the same mail
     lines = [text(card, alert["kind"]), "", f"Prospect: {card['prospect']}"]
     lines += [f"{name.title()}: {value}" for name, value in (card.get("profile") or {}).items()]
