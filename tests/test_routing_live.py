@@ -256,6 +256,18 @@ CALM = """
         ladder: [{after: 1h, action: remind}]"""
 
 
+def unexplained_repeats(webhook: Webhook, logs: list[str]) -> set[str]:
+    """Alert ids delivered more than once for no reason a dispatcher logged. At least once
+    means an id comes twice when the receiver's answer to an attempt never arrived (a
+    timeout on a loaded machine): the dispatcher logs that it retries, and receivers drop
+    the repeat by its webhook-id. Any other repeat is a bug."""
+    deliveries = Counter(item.body["id"] for item in webhook.delivered())
+    repeated = {alert_id for alert_id, count in deliveries.items() if count > 1}
+    retried = {line.split('"alert":"')[1].split('"')[0] for log in logs
+               for line in log.splitlines() if '"alerts: retrying"' in line}
+    return repeated - retried
+
+
 def test_two_workers_assign_1000_leads_once_and_fairly_though_one_is_killed(
     broker: Broker, redis_url: str, unique: str, tmp_path: Path,
     receivers: tuple[Webhook, Mailbox],
@@ -289,9 +301,11 @@ def test_two_workers_assign_1000_leads_once_and_fairly_though_one_is_killed(
     assert len(reps) == 1000 and all(len(rep) == 1 for rep in reps.values())
     counts = Counter(rep.pop() for rep in reps.values())
     assert max(counts.values()) - min(counts.values()) <= 1, counts
-    # At least once: only an alert delivered in the instant between the receiver's answer
-    # and the killed worker's acknowledgement can come again, with its id.
-    assert repeated <= 2, f"{repeated} repeated deliveries"
+    # At least once: an alert delivered in the instant between the receiver's answer and
+    # the killed worker's acknowledgement can come again, with its id (at most a few);
+    # else only after a retry the surviving workers logged.
+    logs = [(tmp_path / name).read_text() for name in ("b.log", "a-again.log")]
+    assert len(unexplained_repeats(webhook, logs)) <= 2, f"{repeated} repeated deliveries"
     print(f"1000 leads over {dict(counts)}; {repeated} repeated deliveries after the kill")
 
 
@@ -314,9 +328,10 @@ def test_alerts_wait_for_redis_to_come_back_none_lost_none_doubled(
                      lambda: f"{len(webhook.delivered())} alerts; log:\n{worker.log()[-3000:]}")
             time.sleep(3)
             assert worker.process.poll() is None
-            assert '"routing: Redis unavailable' in worker.log()
-    _, repeated = alerted_once(webhook, 200)
-    assert repeated == 0
+            log = worker.log()
+            assert '"routing: Redis unavailable' in log
+    alerted_once(webhook, 200)  # every lead alerted, each with one id
+    assert unexplained_repeats(webhook, [log]) == set()  # none doubled by the outage
 
 
 def test_a_published_roster_applies_without_a_restart_and_a_bad_one_is_refused(
@@ -389,5 +404,6 @@ def test_alerts_a_killed_worker_was_retrying_are_delivered_by_another_with_their
     with running_worker(settings, tmp_path / "b.log") as second:
         wait_for(lambda: {item.body["id"] for item in webhook.delivered()} >= tried, 60,
                  lambda: f"{len(webhook.delivered())} delivered; log:\n{second.log()[-2000:]}")
-    ids, repeated = alerted_once(webhook, 5)
-    assert set(ids.values()) == tried and repeated == 0
+    ids, _ = alerted_once(webhook, 5)
+    assert set(ids.values()) == tried
+    assert unexplained_repeats(webhook, [(tmp_path / "b.log").read_text()]) == set()
