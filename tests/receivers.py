@@ -62,7 +62,13 @@ def webhook_receiver(secret: str) -> Iterator[Webhook]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    class Server(ThreadingHTTPServer):
+        # socketserver's default backlog of 5 drops connections when a worker delivers
+        # dozens of alerts at once (as after a Redis outage): a sender then times out on a
+        # request the server takes late, and sends it again.
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", free_port()), Handler)
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/leads"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
