@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -43,6 +43,8 @@ from streams.versions import follow_versions
 
 log = logging.getLogger("leadscore.routing")
 
+#: A new router group starts with the promotions this recent (seconds before the start).
+NEW_GROUP_LOOKBACK = 300.0
 #: How often the watchdog and the queue gauges look.
 SLA_TICK, GAUGE_TICK = 0.25, 10.0
 
@@ -73,9 +75,11 @@ def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
 async def route_promotions(routing: Routing) -> None:
     """Assign every promotion on `decisions`, once, in the router's consumer group."""
     consumer = AIOKafkaConsumer(
-        routing.topics.decisions, bootstrap_servers=routing.settings.kafka_bootstrap_servers,
+        bootstrap_servers=routing.settings.kafka_bootstrap_servers,
         group_id=f"{routing.settings.app_id}-router", enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_wait_ms=20)
+    consumer.subscribe([routing.topics.decisions],
+                       listener=_NewGroupStartsRecently(consumer, time.time()))
     await consumer.start()
     try:
         while True:
@@ -90,6 +94,30 @@ async def route_promotions(routing: Routing) -> None:
                     log.warning("routing: the router lost its partitions; reading again")
     finally:
         await consumer.stop()
+
+
+class _NewGroupStartsRecently(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A partition the router group never read starts at the promotions of the few minutes
+    before this worker started, not at the topic's history: routing an existing deployment
+    for the first time alerts nobody about last month's leads."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, started: float) -> None:
+        self.consumer, self.since_ms = consumer, int((started - NEW_GROUP_LOOKBACK) * 1000)
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        fresh = [tp for tp in assigned if await self.consumer.committed(tp) is None]
+        if not fresh:
+            return
+        found = await self.consumer.offsets_for_times({tp: self.since_ms for tp in fresh})
+        for tp in fresh:
+            at = found.get(tp)
+            if at is None:
+                await self.consumer.seek_to_end(tp)
+            else:
+                self.consumer.seek(tp, at.offset)
 
 
 async def _route_record(routing: Routing, record: Any) -> None:
