@@ -22,12 +22,13 @@ lint: $(BIN)/.installed
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The benchmarks of BENCHMARKS.md, one after the other (several minutes; the pipeline
-# bench starts its own Kafka broker).
+# The benchmarks of BENCHMARKS.md, one after the other (several minutes; the pipeline and
+# speed-to-lead benches start their own Kafka broker).
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.decay_index
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.speed_to_lead
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
