@@ -3,13 +3,15 @@
 `publish` commands check a version and write it under one key, so the topic's last record
 is the version in force and a worker that starts later reads it too. Each worker reads the
 whole topic itself (no consumer group): every worker needs every version. At start, the
-last version that passes is put in force (a refused one was set aside when it was
-published, not again at every start); then each one published later, or, if it is
-refused, it is set aside on the dead-letter topic with why, and the running one stays.
+last version published before the worker started that passes is put in force (a refused
+one was set aside when it was published, not again at every start); then each one
+published since, or, if it is refused, it is set aside on the dead-letter topic with why,
+and the running one stays.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +29,7 @@ async def follow_versions(
     dead_letter_topic: str, accept: Accept,
 ) -> None:
     """A worker task: follow `topic` until cancelled."""
+    started_ms = int(time.time() * 1000)  # what is published from now on is followed
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 enable_auto_commit=False)
     await consumer.start()
@@ -39,7 +42,8 @@ async def follow_versions(
         later: list[Any] = []
         while await consumer.position(partition) < end:
             for record in (await consumer.getmany(partition, timeout_ms=1000)).get(partition, []):
-                (later if record.offset >= end else history).append(record)
+                recent = record.offset >= end or record.timestamp >= started_ms
+                (later if recent else history).append(record)
         for record in reversed(history):
             if record.key == key and record.value is not None and _safely(
                     accept, record.value)[0] is None:
