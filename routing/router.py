@@ -111,13 +111,12 @@ class _NewGroupStartsRecently(ConsumerRebalanceListener):  # type: ignore[misc]
         fresh = [tp for tp in assigned if await self.consumer.committed(tp) is None]
         if not fresh:
             return
+        # The ends first: a promotion landing during the look-up is after them, and read.
+        ends = await self.consumer.end_offsets(fresh)
         found = await self.consumer.offsets_for_times({tp: self.since_ms for tp in fresh})
         for tp in fresh:
             at = found.get(tp)
-            if at is None:
-                await self.consumer.seek_to_end(tp)
-            else:
-                self.consumer.seek(tp, at.offset)
+            self.consumer.seek(tp, ends[tp] if at is None else min(at.offset, ends[tp]))
 
 
 async def _route_record(routing: Routing, record: Any) -> None:
