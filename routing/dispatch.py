@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from leadscore.logs import mask_emails
 from routing import metrics
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Retry
 from routing.roster import Channel
-from routing.store import redis_down
+from routing.store import StreamReader
 
 log = logging.getLogger("leadscore.alerts")
 
@@ -47,64 +46,41 @@ class Dispatcher:
     name: str
     config: Channel
     kind: ChannelType
-    redis: Redis
+    reader: StreamReader
     prefix: str
-    consumer: str
     http: Any
-    #: An alert pending this long without its worker claiming it again is taken over.
-    takeover_ms: int
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     last_sent: float = 0.0
-    pace: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def stream(self) -> str:
-        return f"{self.prefix}alerts:{self.name}"
 
     def context(self) -> Context:
         secret = os.environ.get(self.config.secret_env) if self.config.secret_env else None
-        return Context(self.config, secret, self.http, self.redis, self.prefix)
+        return Context(self.config, secret, self.http, self.reader.redis, self.prefix)
+
+
+def alerts_stream(prefix: str, channel: str) -> str:
+    return f"{prefix}alerts:{channel}"
 
 
 async def run_dispatcher(dispatcher: Dispatcher) -> None:
     """A worker task: deliver the channel's alerts until cancelled."""
-    await _ensure_group(dispatcher)
-    next_claim = 0.0
+    reader = dispatcher.reader
+    await reader.start()
+    # A paced channel (Slack) takes one at a time: an alert waiting for its turn would
+    # otherwise sit unclaimed until another worker took it over.
+    limit = 1 if dispatcher.kind.per_second else IN_FLIGHT
     try:
         while True:
-            claim = time.monotonic() >= next_claim
-            try:
-                entries = await _read(dispatcher, claim)
-            except ResponseError as error:
-                if "NOGROUP" not in str(error):
-                    raise
-                await _ensure_group(dispatcher)  # Redis lost the stream: start it again
-                continue
-            except RedisError as error:
-                redis_down(error)
-                await asyncio.sleep(1.0)
-                continue
-            if claim:
-                next_claim = time.monotonic() + dispatcher.takeover_ms / 4000
-                with contextlib.suppress(RedisError):  # delivered alerts older than a day
-                    await dispatcher.redis.xtrim(
-                        dispatcher.stream, minid=str(int(time.time() * 1000) - 86_400_000))
-            for entry_id, fields in entries:
-                entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                if entry in dispatcher.in_flight or not fields:
+            for entry, fields in await reader.read(limit, block_ms=500):
+                if entry in dispatcher.in_flight:
                     continue
-                try:
-                    alert = orjson.loads(fields[b"alert"])
-                except (KeyError, orjson.JSONDecodeError):  # not an alert of ours: drop it
+                alert = _alert(fields)
+                if alert is None:  # not an alert of ours: drop it
                     log.error("alerts: an unreadable entry was dropped",
                               extra={"channel": dispatcher.name, "entry": entry})
-                    await _done(dispatcher, entry)
+                    await reader.done(entry)
                     continue
                 dispatcher.in_flight[entry] = asyncio.create_task(
                     _deliver(dispatcher, entry, alert))
-            # A paced channel (Slack) takes one at a time: an alert waiting for its turn
-            # would otherwise sit unclaimed until another worker took it over.
-            limit = 1 if dispatcher.kind.per_second else IN_FLIGHT
             while len(dispatcher.in_flight) >= limit:
                 await asyncio.wait(list(dispatcher.in_flight.values()),
                                    return_when=asyncio.FIRST_COMPLETED)
@@ -113,36 +89,15 @@ async def run_dispatcher(dispatcher: Dispatcher) -> None:
             task.cancel()
 
 
-async def _ensure_group(dispatcher: Dispatcher) -> None:
-    """The stream's consumer group, made if missing; waits while Redis is down."""
-    while True:
-        try:
-            await dispatcher.redis.xgroup_create(dispatcher.stream, GROUP, id="0",
-                                                 mkstream=True)
-            return
-        except ResponseError as error:
-            if "BUSYGROUP" in str(error):
-                return
-            raise
-        except RedisError as error:
-            redis_down(error)
-            await asyncio.sleep(1.0)
-
-
-async def _read(dispatcher: Dispatcher, claim: bool) -> list[tuple[Any, dict[bytes, bytes]]]:
-    """New alerts, and (`claim`) those a dead worker left pending."""
-    entries: list[tuple[Any, dict[bytes, bytes]]] = []
-    if claim:
-        reply: Any = await dispatcher.redis.xautoclaim(
-            dispatcher.stream, GROUP, dispatcher.consumer, dispatcher.takeover_ms, "0-0",
-            count=100)
-        entries += [entry for entry in reply[1] if entry[1]]
-    count = 1 if dispatcher.kind.per_second else 100
-    read: Any = await dispatcher.redis.xreadgroup(
-        GROUP, dispatcher.consumer, {dispatcher.stream: ">"}, count=count, block=500)
-    for _, found in read or []:
-        entries += found
-    return entries
+def _alert(fields: dict[bytes, bytes]) -> Alert | None:
+    """The alert an entry holds, if it holds one that can be delivered and counted."""
+    try:
+        alert: Alert = orjson.loads(fields[b"alert"])
+        readable = all(isinstance(alert.get(name), str) for name in ("id", "kind")) and \
+            isinstance(alert["lead"]["track"], str) and "received_at" in alert
+    except (KeyError, TypeError, AttributeError, orjson.JSONDecodeError):
+        return None
+    return alert if readable else None
 
 
 async def _deliver(dispatcher: Dispatcher, entry: str, alert: Alert) -> None:
@@ -162,16 +117,16 @@ async def _deliver(dispatcher: Dispatcher, entry: str, alert: Alert) -> None:
                 if alert["kind"] == "new_lead" and alert["received_at"]:
                     metrics.SPEED_TO_LEAD.labels(alert["lead"]["track"], dispatcher.name).observe(
                         max(0.0, time.time() - alert["received_at"] / 1000))
-                await _done(dispatcher, entry)
+                await dispatcher.reader.done(entry)
                 return
             if isinstance(outcome, Gone) or time.monotonic() - first > GIVE_UP_AFTER:
-                reason = outcome.reason if isinstance(outcome, Gone | Retry) else ""
+                reason = outcome.reason
                 metrics.ALERTS.labels(dispatcher.name, "gone" if isinstance(outcome, Gone)
                                       else "failed").inc()
                 log.error("alerts: given up", extra={"channel": dispatcher.name,
                                                      "alert": alert["id"],
                                                      "reason": mask_emails(reason)})
-                await _done(dispatcher, entry)
+                await dispatcher.reader.done(entry)
                 return
             attempt += 1
             metrics.ALERTS.labels(dispatcher.name, "retried").inc()
@@ -192,30 +147,21 @@ def backoff(attempt: int) -> float:
 
 
 async def _pace(dispatcher: Dispatcher) -> None:
+    """Wait for a paced channel's turn (it delivers one alert at a time)."""
     if dispatcher.kind.per_second is None:
         return
-    async with dispatcher.pace:
-        gap = 1 / dispatcher.kind.per_second - (time.monotonic() - dispatcher.last_sent)
-        if gap > 0:
-            await asyncio.sleep(gap)
-        dispatcher.last_sent = time.monotonic()
+    gap = 1 / dispatcher.kind.per_second - (time.monotonic() - dispatcher.last_sent)
+    if gap > 0:
+        await asyncio.sleep(gap)
+    dispatcher.last_sent = time.monotonic()
 
 
 async def _wait_claimed(dispatcher: Dispatcher, entry: str, seconds: float) -> None:
     """Sleep, claiming the entry again often enough that no other worker takes it."""
+    reader = dispatcher.reader
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(left, dispatcher.takeover_ms / 4000))
+        await asyncio.sleep(min(left, reader.takeover_ms / 4000))
         with contextlib.suppress(RedisError):
-            await dispatcher.redis.xclaim(dispatcher.stream, GROUP, dispatcher.consumer, 0,
-                                          [entry], justid=True)
-
-
-async def _done(dispatcher: Dispatcher, entry: str) -> None:
-    """Acknowledge the entry; while Redis is down, keep trying (a repeat would follow)."""
-    while True:
-        try:
-            await dispatcher.redis.xack(dispatcher.stream, GROUP, entry)
-            return
-        except RedisError:
-            await asyncio.sleep(1.0)
+            await reader.redis.xclaim(reader.stream, reader.group, reader.consumer, 0, [entry],
+                                      justid=True)

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 
 from leadscore.decisions import iso, lead_event
-from routing.policy import Lead, card, load_periods
+from routing.policy import Lead, card
 from routing.roster import CompiledRoster
 from routing.sla import announcements
-from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, Store
+from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, Move, Store
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,7 @@ async def reassign(
                        iso(now.timestamp()), from_rep=lead["rep"], reason=why, routed=routed)
     items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event],
                           started=now, ordinal=len(lead["tried"]))
-    move = {"rep": to, "due": datetime.fromisoformat(routed["due"]).timestamp(),
-            "routed": orjson.dumps(routed), "tried": [*lead["tried"], to],
-            "periods": load_periods(roster.reps[to], now)}
+    move = Move.to(roster, routed, lead["tried"], now)
     # Once per move: the same request sent again finds it done.
     member = f"{lead_id}|move{len(lead['tried'])}|reassign|{to}|0"
     done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"], items,

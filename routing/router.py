@@ -26,19 +26,19 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
-from leadscore.decisions import FAST_TRACK, ProspectPromoted
+from leadscore.decisions import ProspectPromoted
 from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
-from routing.dispatch import Dispatcher, run_dispatcher
-from routing.policy import Lead, assign, load_periods, route, team_for
+from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
+from routing.policy import Lead, assign, route, team_for
 from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
 from routing.sla import BREACH, Timer, announcements, states_for, step
-from routing.store import Store, redis_down
-from streams.dead_letters import counted, describe, letter, send
-from streams.topics import Topics
+from routing.store import Move, Store, StreamReader, redis_down
+from streams.dead_letters import counted, describe, letter, send, unrecorded
+from streams.topics import Topics, fits
 from streams.versions import follow_versions
 
 log = logging.getLogger("leadscore.routing")
@@ -152,19 +152,14 @@ async def assign_promotion(
         snapshot = await store.snapshot(roster, team.id, lead.at)
         assignment = route(roster, lead, snapshot.loads, snapshot.rotation)
         routed = assignment.routed
-        rep = roster.reps.get(assignment.rep)
-        periods = load_periods(rep, lead.at) if rep else None
         # A late router (a backlog, Redis down) starts the ladder when it assigns, so the
         # rep is reminded and the lead moved only after the whole wait.
         started = max(lead.at, datetime.now(UTC))
         items = announcements(roster, lead, routed, "new_lead", received_at, [routed],
                               started=started)
-        due = datetime.fromisoformat(routed["due"]).timestamp()
-        outcome, _ = await store.assign(
-            lead.id, team.id, snapshot.version, assignment.rotation, assignment.rep, periods,
-            orjson.dumps(routed),
-            orjson.dumps({"promotion": promotion, "received_at": received_at}),
-            "fast" if lead.track == FAST_TRACK else "standard", due, items)
+        origin = orjson.dumps({"promotion": promotion, "received_at": received_at})
+        outcome = await store.assign(roster, routed, snapshot.version, assignment.rotation,
+                                     origin, items)
         if outcome == "conflict":
             continue  # another worker changed the team meanwhile: decide again
         if outcome == "ok":
@@ -177,37 +172,35 @@ async def assign_promotion(
 async def publish_outbox(routing: Routing) -> None:
     """Move routing's decisions from Redis to the `decisions` topic, at least once, in order
     per lead."""
-    stream, group = f"{routing.store.p}outbox", "publisher"
-    await _retrying_redis(lambda: _group(routing.redis, stream, group))
-    next_claim = 0.0
+    reader = StreamReader(routing.redis, f"{routing.store.p}outbox", "publisher",
+                          routing.consumer_name,
+                          int(routing.settings.routing_takeover_seconds * 1000))
+    await reader.start()
+    limit = routing.settings.message_max_bytes
     while True:
+        entries = await reader.read(500, block_ms=200)
+        if not entries:
+            continue
+        acks = []
         try:
-            entries: list[Any] = []
-            if time.monotonic() >= next_claim:
-                takeover = int(routing.settings.routing_takeover_seconds * 1000)
-                claimed: Any = await routing.redis.xautoclaim(
-                    stream, group, routing.consumer_name, takeover, "0-0", count=500)
-                entries += [entry for entry in claimed[1] if entry[1]]
-                next_claim = time.monotonic() + 10
-                await routing.redis.xtrim(stream, minid=f"{int(time.time() * 1000) - 86_400_000}")
-            read: Any = await routing.redis.xreadgroup(
-                group, routing.consumer_name, {stream: ">"}, count=500, block=200)
-            for _, found in read or []:
-                entries += found
-            if not entries:
-                continue
-            acks = [await routing.producer.send(routing.topics.decisions, key=fields[b"key"],
-                                                value=fields[b"value"])
-                    for _, fields in entries if b"key" in fields and b"value" in fields]
+            for entry, fields in entries:
+                key, value = fields.get(b"key"), fields.get(b"value")
+                if value is None or not fits(key, value, limit):  # none of ours: set aside
+                    where = unrecorded(reader.stream, 0, key, value)
+                    dead = counted(letter("route", f"an outbox entry ({entry}) that is no "
+                                          "decision to publish", where, "decisions"))
+                    acks.append(await send(routing.producer, routing.topics.dead_letter, dead,
+                                           limit))
+                    continue
+                acks.append(await routing.producer.send(routing.topics.decisions, key=key,
+                                                        value=value))
             await asyncio.gather(*acks)
-            await routing.redis.xack(stream, group, *[entry_id for entry_id, _ in entries])
-        except RedisError as error:
-            redis_down(error)
-            await asyncio.sleep(1.0)
         except KafkaError as error:  # the entries stay pending and are published again
             log.warning("routing: Kafka did not take routing's decisions; retrying",
                         extra={"error": repr(error)})
             await asyncio.sleep(1.0)
+            continue
+        await reader.done(*[entry for entry, _ in entries])
 
 
 async def watch_sla(routing: Routing) -> None:
@@ -252,15 +245,8 @@ async def _sla_step(routing: Routing, timer: Timer, member: str, when: datetime)
                               tried=lead["tried"])
         planned = step(roster, timer, lead["origin"], lead["routed"], when, reassign,
                        lead["tried"])
-        move = None
-        if planned.routed is not None:
-            new_rep = planned.routed["rep"]
-            rep = roster.reps.get(new_rep)
-            move = {"rep": new_rep, "due": datetime.fromisoformat(
-                        planned.routed["due"]).timestamp(),
-                    "routed": orjson.dumps(planned.routed), "tried": [*lead["tried"], new_rep],
-                    "periods": load_periods(rep, when) if rep else None,
-                    "team": team, "version": version, "rotation": planned.rotation}
+        move = None if planned.routed is None else Move.to(
+            roster, planned.routed, lead["tried"], when, team, version, planned.rotation)
         # A breach stands whoever holds the lead by then; any other step is for its rep only.
         holder = None if timer.action == BREACH else timer.rep
         done = await store.step(member, timer.lead, states_for(timer, track), holder,
@@ -321,9 +307,11 @@ def _start_dispatchers(routing: Routing) -> None:
             log.error("alerts: no installed channel type", extra={"channel": name,
                                                                   "type": config.type})
             continue
-        dispatcher = Dispatcher(name, config, kinds[config.type], routing.redis,
-                                routing.store.p, routing.consumer_name, routing.http,
-                                int(routing.settings.routing_takeover_seconds * 1000))
+        reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name), GROUP,
+                              routing.consumer_name,
+                              int(routing.settings.routing_takeover_seconds * 1000))
+        dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
+                                routing.http)
         routing.dispatchers[name] = (asyncio.create_task(run_dispatcher(dispatcher)), config)
 
 
@@ -339,14 +327,6 @@ async def gauge_queues(routing: Routing) -> None:
         except RedisError as error:
             redis_down(error)
         await asyncio.sleep(GAUGE_TICK)
-
-
-async def _group(redis: Redis, stream: str, group: str) -> None:
-    try:
-        await redis.xgroup_create(stream, group, id="0", mkstream=True)
-    except ResponseError as error:
-        if "BUSYGROUP" not in str(error):
-            raise
 
 
 async def _retrying_redis(attempt: Any) -> Any:

@@ -16,16 +16,20 @@ Every key starts with `{<app_id>}:`; the braces keep all of them in one cluster 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
 
+from leadscore.decisions import FAST_TRACK, Decision
 from routing.policy import Loads, Rotation, load_periods
 from routing.roster import CompiledRoster
 
@@ -61,7 +65,7 @@ _ASSIGN = _SHARED + """
 local p, lead_id, team, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local lead = p .. 'lead:' .. lead_id
 if redis.call('EXISTS', lead) == 1 then
-  return {'exists', redis.call('HGET', lead, 'routed')}
+  return {'exists'}
 end
 local version = redis.call('GET', p .. 'ver:' .. team) or '0'
 if version ~= expected then return {'conflict', version} end
@@ -74,7 +78,7 @@ redis.call('HSET', lead, 'routed', ARGV[9], 'origin', ARGV[10], 'rep', rep, 'sta
            'tried', ARGV[16], 'queue', ARGV[11])
 redis.call('ZADD', p .. 'q:' .. rep .. ':' .. ARGV[11], ARGV[12], lead_id)
 announce(p, ARGV[13])
-return {'ok', ARGV[9]}
+return {'ok'}
 """
 
 _SET_STATE = _SHARED + """
@@ -151,6 +155,76 @@ def redis_down(error: Exception) -> None:
                     extra={"error": repr(error)})
 
 
+#: Entries a stream keeps once read, for looking into: a day.
+KEEP_MS = 86_400_000
+
+
+@dataclass
+class StreamReader:
+    """One consumer of a routing stream (alerts of a channel, routing's decision outbox) in
+    its group. Each read returns new entries and, every quarter of the takeover time, those
+    a dead consumer left pending longer than it; entries older than a day are trimmed. A
+    stream Redis lost (restarted without its data) is made again."""
+
+    redis: Redis
+    stream: str
+    group: str
+    consumer: str
+    takeover_ms: int
+    next_claim: float = 0.0
+
+    async def start(self) -> None:
+        """Make the group if missing; waits while Redis is down."""
+        while True:
+            try:
+                await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+                return
+            except ResponseError as error:
+                if "BUSYGROUP" in str(error):
+                    return
+                raise
+            except RedisError as error:
+                redis_down(error)
+                await asyncio.sleep(1.0)
+
+    async def read(self, count: int, block_ms: int) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Entries to handle, as (id, fields); empty while Redis is down (it says so)."""
+        try:
+            return await self._read(count, block_ms)
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            await self.start()
+        except RedisError as error:
+            redis_down(error)
+            await asyncio.sleep(1.0)
+        return []
+
+    async def _read(self, count: int, block_ms: int) -> list[tuple[str, dict[bytes, bytes]]]:
+        entries: list[Any] = []
+        if time.monotonic() >= self.next_claim:
+            claimed: Any = await self.redis.xautoclaim(
+                self.stream, self.group, self.consumer, self.takeover_ms, "0-0", count=count)
+            entries += [entry for entry in claimed[1] if entry[1]]
+            self.next_claim = time.monotonic() + self.takeover_ms / 4000
+            await self.redis.xtrim(self.stream, minid=str(int(time.time() * 1000) - KEEP_MS))
+        read: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms)
+        for _, found in read or []:
+            entries += found
+        return [(_text(entry_id), fields) for entry_id, fields in entries]
+
+    async def done(self, *entries: str) -> None:
+        """Acknowledge entries; while Redis is down, keep trying (else they come again)."""
+        while True:
+            try:
+                await self.redis.xack(self.stream, self.group, *entries)
+                return
+            except RedisError as error:
+                redis_down(error)
+                await asyncio.sleep(1.0)
+
+
 def prefix(app_id: str) -> str:
     return "{" + app_id + "}:"
 
@@ -162,6 +236,29 @@ class Snapshot:
     version: str
     rotation: Rotation
     loads: Loads
+
+
+@dataclass(frozen=True)
+class Move:
+    """A lead moving to another rep: the `lead.routed` record it now has and the reps who
+    held it, this one last. When the rotation chose the rep, the team's `rotation` after
+    it, and the `version` it was decided on."""
+
+    routed: Decision
+    tried: list[str]
+    #: The day and month the move counts towards, in the new rep's zone (None: not a rep
+    #: of the roster, such as an escalation target removed since).
+    periods: tuple[str, str] | None
+    team: str = ""
+    version: str = ""
+    rotation: Rotation | None = None
+
+    @classmethod
+    def to(cls, roster: CompiledRoster, routed: Decision, held: list[str], when: Any,
+           team: str = "", version: str = "", rotation: Rotation | None = None) -> Move:
+        rep = roster.reps.get(routed["rep"])
+        return cls(routed, [*held, routed["rep"]], load_periods(rep, when) if rep else None,
+                   team, version, rotation)
 
 
 #: What a change announces, in the order given: ("sla", due epoch seconds, member),
@@ -204,20 +301,23 @@ class Store:
         )
 
     async def assign(
-        self, lead_id: str, team: str, version: str, rotation: Rotation, rep: str,
-        periods: tuple[str, str] | None, routed: bytes, origin: bytes, queue: str, due: float,
-        announcements: Iterable[Announcement],
-    ) -> tuple[str, bytes | None]:
-        """Apply an assignment: ("ok", routed), ("exists", the routed record made before)
-        or ("conflict", None) when the team changed since `version` was read."""
-        day, month = periods or ("", "")
+        self, roster: CompiledRoster, routed: Decision, version: str, rotation: Rotation,
+        origin: bytes, announcements: Iterable[Announcement],
+    ) -> str:
+        """Apply the assignment `routed` (with the team's `rotation` after it): "ok",
+        "exists" (the lead was assigned before) or "conflict" (the team changed since
+        `version` was read: decide again). `origin` is the lead's promotion and when its
+        trigger arrived."""
+        rep = roster.reps.get(routed["rep"])
+        day, month = load_periods(rep, datetime.fromisoformat(routed["at"])) if rep else ("", "")
+        queue = "fast" if routed["track"] == FAST_TRACK else "standard"
         reply = await self._assign(args=[
-            self.p, lead_id, team, version, json.dumps(rotation.current), rep, day, month,
-            routed, origin, queue, due, _json(announcements), DAY_TTL, MONTH_TTL,
-            json.dumps([rep]),
+            self.p, routed["lead"], routed["team"], version, json.dumps(rotation.current),
+            routed["rep"], day, month, orjson.dumps(routed), origin, queue,
+            datetime.fromisoformat(routed["due"]).timestamp(), _json(announcements),
+            DAY_TTL, MONTH_TTL, json.dumps([routed["rep"]]),
         ])
-        outcome = _text(reply[0])
-        return outcome, (reply[1] if outcome in ("ok", "exists") else None)
+        return _text(reply[0])
 
     async def lead(self, lead_id: str) -> dict[str, Any] | None:
         """A lead's record: routed (the latest `lead.routed`), origin (the promotion and
@@ -253,21 +353,21 @@ class Store:
 
     async def step(
         self, member: str, lead_id: str, states: Iterable[str], expected_rep: str | None,
-        announcements: Iterable[Announcement], move: Mapping[str, Any] | None = None,
+        announcements: Iterable[Announcement], move: Move | None = None,
     ) -> str:
         """Carry out an SLA (or queue) step once: "ok", "done" (carried out before), "moot"
         (the lead is in none of `states`, or not held by `expected_rep`), or "conflict"
-        (the team changed since its `version` was read: decide again). `move` reassigns:
-        rep, due, routed, tried, periods; and, when the rotation chose the rep, team,
-        version, rotation. A moved lead is `assigned` to its new rep."""
-        move = move or {}
-        day, month = move.get("periods") or ("", "")
-        rotation: Rotation | None = move.get("rotation")
+        (the team changed since `move.version` was read: decide again). A moved lead is
+        `assigned` to its new rep."""
+        day, month = (move.periods if move else None) or ("", "")
+        rotation = move.rotation if move else None
         reply = await self._step(args=[
-            self.p, member, lead_id, expected_rep or "", " ".join(states), move.get("rep", ""),
-            move.get("due", 0), move.get("routed", b""), json.dumps(move.get("tried", [])),
+            self.p, member, lead_id, expected_rep or "", " ".join(states),
+            move.routed["rep"] if move else "",
+            datetime.fromisoformat(move.routed["due"]).timestamp() if move else 0,
+            orjson.dumps(move.routed) if move else b"", json.dumps(move.tried if move else []),
             day, month, _json(announcements), DAY_TTL, MONTH_TTL,
-            move.get("team", "") if rotation else "", move.get("version", ""),
+            move.team if move and rotation else "", move.version if move else "",
             json.dumps(rotation.current if rotation else {}),
         ])
         return _text(reply[0])

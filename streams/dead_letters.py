@@ -18,6 +18,7 @@ import base64
 import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, Literal, TypedDict
 
 import orjson
@@ -77,6 +78,15 @@ def letter(
         "key": key, "raw": raw, "encoding": encoding,
         "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
+
+
+def unrecorded(
+    topic: str, partition: int, key: str | bytes | None, value: bytes | None = None,
+) -> Any:
+    """What `letter` takes for something no Kafka record holds (a due decay or a table
+    change of prospect `key`, an entry of a Redis stream): offset -1."""
+    return SimpleNamespace(topic=topic, partition=partition, offset=-1, value=value,
+                           key=key.encode() if isinstance(key, str) else key)
 
 
 def describe(error: BaseException) -> str:

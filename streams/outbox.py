@@ -79,14 +79,15 @@ def _messages(
     reached leadscore (`Entry.received`)."""
     topics, limit = pipeline.topics, pipeline.settings.message_max_bytes
     entry = orjson.loads(record.value) if record.value else None
+    received = entry.get("received") if entry else None
     messages: list[tuple[str, bytes | None, bytes, int | None]] = []
     decisions = []
     for kind, key, item in outbox(entry, position_of(record)):
         topic = topics.decisions if kind == "decision" else topics.events
-        value = orjson.dumps(item)
-        if not fits(key.encode(), value, limit):
+        name, value = key.encode(), orjson.dumps(item)
+        if not fits(name, value, limit):
             raise ValueError(f"a {kind} of {len(value)} bytes does not fit a record")
-        messages.append((topic, key.encode(), value, entry.get("received") if entry else None))
+        messages.append((topic, name, value, received))
         if kind == "decision":
             decisions.append(item)
     for decision in decisions:

@@ -28,7 +28,6 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -37,7 +36,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from scoring_rules import RuleSet
 from streams import metrics
-from streams.dead_letters import DeadLetter, counted, describe, letter, send
+from streams.dead_letters import DeadLetter, counted, describe, letter, send, unrecorded
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.pipeline import Pipeline
@@ -157,8 +156,7 @@ async def _write_changes(pipeline: Pipeline, partition: int, table: Table) -> li
     acks = []
     for key, size in too_large.items():
         table.discard(key)
-        where = SimpleNamespace(topic=pipeline.topics.changelog, partition=partition,
-                                offset=-1, key=key.encode(), value=None)
+        where = unrecorded(pipeline.topics.changelog, partition, key)
         reason = (f"the prospect's state grew to {size} bytes, over message_max_bytes "
                   f"({limit}): this batch's changes to it were dropped")
         acks.append(await send(pipeline.producer, pipeline.topics.dead_letter,
@@ -256,8 +254,7 @@ async def _run_decays(processor: Processor) -> list[Awaitable[Any]]:
         if now is None:
             continue
         for key, error in run_due_decays(pipeline.rules, owned.table, owned.index, now):
-            where = SimpleNamespace(topic=pipeline.topics.events, partition=partition,
-                                    offset=-1, key=key.encode(), value=None)
+            where = unrecorded(pipeline.topics.events, partition, key)
             dead = counted(letter("decay", describe(error), where, "events", error), error)
             sends.append(await send(pipeline.producer, pipeline.topics.dead_letter, dead,
                                     settings.message_max_bytes))

@@ -30,6 +30,16 @@ async def follow_versions(
 ) -> None:
     """A worker task: follow `topic` until cancelled."""
     started_ms = int(time.time() * 1000)  # what is published from now on is followed
+
+    async def follow(record: Any) -> None:
+        """Put one published version in force, or set it aside with why not."""
+        if record.key != key or record.value is None:
+            return
+        reason, cause = _safely(accept, record.value)
+        if reason is not None:
+            dead = counted(letter(stage, reason, record, stage, cause), cause)
+            await (await send(producer, dead_letter_topic, dead, settings.message_max_bytes))
+
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 enable_auto_commit=False)
     await consumer.start()
@@ -49,23 +59,11 @@ async def follow_versions(
                     accept, record.value)[0] is None:
                 break
         for record in later:
-            await _follow(settings, producer, key, stage, dead_letter_topic, accept, record)
+            await follow(record)
         async for record in consumer:
-            await _follow(settings, producer, key, stage, dead_letter_topic, accept, record)
+            await follow(record)
     finally:
         await consumer.stop()
-
-
-async def _follow(
-    settings: Settings, producer: AIOKafkaProducer, key: bytes, stage: Stage,
-    dead_letter_topic: str, accept: Accept, record: Any,
-) -> None:
-    if record.key != key or record.value is None:
-        return
-    reason, cause = _safely(accept, record.value)
-    if reason is not None:
-        dead = counted(letter(stage, reason, record, stage, cause), cause)
-        await (await send(producer, dead_letter_topic, dead, settings.message_max_bytes))
 
 
 def _safely(accept: Accept, value: bytes) -> tuple[str | None, Exception | None]:
