@@ -40,7 +40,7 @@ from leadscore.webhook_signatures import (
 )
 from streams.scoring import event_message
 from streams.sources import Source, discover_sources
-from streams.topics import batch_size, fits, max_event_bytes, topics_of
+from streams.topics import batch_size, event_too_large, fits, topics_of
 
 #: JSON nested deeper than this is refused: no payload needs it, and deep nesting is how
 #: parsers and serialisers are made to fail.
@@ -180,10 +180,9 @@ def check_item(source: Source, item: Any, max_bytes: int) -> RawRecord | ItemErr
     for number, event in enumerate(events):
         message = orjson.dumps(event_message(event.model_dump(mode="json"),
                                              _LARGEST_POSITION, number))
-        if not fits(event.prospect.key.encode(), message, max_event_bytes(max_bytes)):
-            return ItemError(None, f"it maps to an event of {len(message)} bytes; an event "
-                                   f"holds at most a quarter of {max_bytes} (message_max_bytes)",
-                             too_large=True)
+        too_large = event_too_large(event.prospect.key.encode(), message, max_bytes)
+        if too_large:
+            return ItemError(None, too_large, too_large=True)
     key = events[0].prospect.key.encode() if events else None
     return RawRecord(key=key, value=value)
 

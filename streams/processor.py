@@ -49,7 +49,7 @@ from streams.scoring import (
 )
 from streams.sources import map_raw
 from streams.store import Table, open_table, restore_tables
-from streams.topics import fits, max_event_bytes
+from streams.topics import event_too_large, fits
 
 log = logging.getLogger("leadscore.worker")
 
@@ -202,10 +202,9 @@ def _mapped(
     for number, event in enumerate(mapped):
         message = event_message(event.model_dump(mode="json"), position_of(record), number)
         key, value = event.prospect.key.encode(), orjson.dumps(message)
-        if not fits(key, value, max_event_bytes(pipeline.settings.message_max_bytes)):
-            reason = (f"event {number} is {len(value)} bytes as a message; the limit is a "
-                      f"quarter of message_max_bytes ({pipeline.settings.message_max_bytes})")
-            return counted(letter("map", reason, record, source))
+        too_large = event_too_large(key, value, pipeline.settings.message_max_bytes)
+        if too_large:
+            return counted(letter("map", too_large, record, source))
         messages.append((key, value))
     return messages
 

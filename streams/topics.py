@@ -153,6 +153,14 @@ def max_event_bytes(max_bytes: int) -> int:
     return max_bytes // 4
 
 
+def event_too_large(key: bytes, value: bytes, max_bytes: int) -> str | None:
+    """Why an `events` message would not fit (`max_event_bytes`), or None if it fits."""
+    if fits(key, value, max_event_bytes(max_bytes)):
+        return None
+    return (f"it maps to an event of {len(value)} bytes; an event holds at most a quarter "
+            f"of message_max_bytes ({max_bytes})")
+
+
 def topic_size(bootstrap_servers: str, topic: str) -> int:
     """How many records `topic` has received: the sum of its partitions' end offsets."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
