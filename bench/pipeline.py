@@ -1,7 +1,9 @@
 """Live pipeline on Apache Kafka: throughput and event -> decision latency.
 
-Two measurements, each for one `leadscore worker` and for the plain aiokafka loop of
-`bench.baseline_loop` (the same core, none of the durability), in the same run:
+Two measurements, in the same run, for one `leadscore worker` and the two references of
+`bench.baseline_loop`: the baseline (a plain loop on the same core, none of the durability)
+and the ceiling (the worker's Kafka reads and writes with no scoring), so the figure to
+compare across machines is the worker's ratio to the ceiling:
 
 1. throughput: a raw topic pre-loaded with `--events` generated events; events/s from the
    first decision to the last expected one;
@@ -10,6 +12,8 @@ Two measurements, each for one `leadscore worker` and for the plain aiokafka loo
    decision; p50 and p99.
 
 Run: `python -m bench.pipeline` (starts its own broker; or set KAFKA_BOOTSTRAP_SERVERS).
+The calibration loop (`sum(range(1000))`, as `bench.replay` prints it) says how fast this
+machine ran Python at the time.
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from subprocess import Popen
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.replay import generate
+from bench.baseline_loop import json_object
+from bench.replay import calibration, generate
 from leadscore.infra.kafka_apache import run_apache_kafka
 from leadscore.infra.processes import free_port, spawn, stop
 from leadscore.settings import Settings
 from scoring_rules import load_rules, replay_lines
 from streams.topics import topic_size, topics_of
-from streams.worker import prepare_topics, spawn_worker
+from streams.worker import prepare_topics, spawn_worker, worker_env
 
 
 @dataclass
@@ -56,23 +61,28 @@ def main(argv: list[str] | None = None) -> int:
     with broker() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         lines = list(generate(args.events, args.events // 5, seed=5)) if args.events else []
-        expected = count_decisions(lines) if lines else 0
-        print(f"{args.events:,} events -> {expected:,} decisions (replay)", flush=True)
+        expected = {"worker": count_decisions(lines) if lines else 0,
+                    "ceiling": sum(json_object(line) is not None for line in lines)}
+        expected["baseline"] = expected["worker"]
+        print(f"{args.events:,} events -> {expected['worker']:,} decisions (replay)",
+              flush=True)
         results = {}
-        for name in ("worker", "baseline"):
+        for name in ("worker", "baseline", "ceiling"):
             results[name] = Result(
-                throughput(name, bootstrap, work, lines, expected) if lines else 0.0,
+                throughput(name, bootstrap, work, lines, expected[name]) if lines else 0.0,
                 *latency(name, bootstrap, work, args.rate, args.seconds),
             )
             print(f"{name}: {results[name]}", flush=True)
-    worker, baseline = results["worker"], results["baseline"]
-    print("\n| | events/s (pre-loaded topic) | p50 latency | p99 latency |")
+    print(f"\ncalibration: sum(range(1000)) {calibration():.2f} µs")
+    print(f"\n| | events/s (pre-loaded topic) | p50 latency at {args.rate:,}/s | p99 latency |")
     print("|---|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r.events_per_second:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms |")
-    ratio = worker.events_per_second / max(baseline.events_per_second, 1)
-    print(f"| worker / baseline | {ratio:.2f} "
-          f"| {worker.p50_ms / baseline.p50_ms:.2f} | {worker.p99_ms / baseline.p99_ms:.2f} |")
+    ceiling = results["ceiling"]
+    for name in ("worker", "baseline"):
+        r = results[name]
+        print(f"| {name} / ceiling | {r.events_per_second / max(ceiling.events_per_second, 1):.2f}"
+              f" | {r.p50_ms / ceiling.p50_ms:.2f} | {r.p99_ms / ceiling.p99_ms:.2f} |")
     return 0
 
 
@@ -105,8 +115,8 @@ def pipeline(name: str, settings: Settings, work: Path) -> Iterator[Popen[bytes]
     if name == "worker":
         process = spawn_worker(settings, log)
     else:
-        process = spawn([sys.executable, "-m", "bench.baseline_loop",
-                         settings.kafka_bootstrap_servers, settings.topic_prefix], log)
+        process = spawn([sys.executable, "-m", "bench.baseline_loop", name], log,
+                        env=worker_env(settings))
     try:
         yield process
     finally:

@@ -37,7 +37,8 @@ from routing.policy import Lead, assign, route, team_for
 from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
 from routing.sla import BREACH, Timer, announcements, states_for, step
 from routing.store import Move, Store, StreamReader, redis_down
-from streams.dead_letters import counted, describe, letter, send, unrecorded
+from streams.dead_letters import as_record, counted, describe, letter, send, unrecorded
+from streams.produce import Record, produce
 from streams.topics import Topics, fits
 from streams.versions import follow_versions
 
@@ -137,8 +138,8 @@ async def _route_record(routing: Routing, record: Any) -> None:
 
 
 async def _set_aside(routing: Routing, dead: Any) -> None:
-    await (await send(routing.producer, routing.topics.dead_letter, dead,
-                      routing.settings.message_max_bytes))
+    await send(routing.producer, routing.topics.dead_letter, dead,
+               routing.settings.message_max_bytes)
 
 
 async def assign_promotion(
@@ -181,20 +182,18 @@ async def publish_outbox(routing: Routing) -> None:
         entries = await reader.read(500, block_ms=200)
         if not entries:
             continue
-        acks = []
+        records = []
+        for entry, fields in entries:
+            key, value = fields.get(b"key"), fields.get(b"value")
+            if value is None or not fits(key, value, limit):  # none of ours: set aside
+                where = unrecorded(reader.stream, 0, key, value)
+                dead = counted(letter("route", f"an outbox entry ({entry}) that is no "
+                                      "decision to publish", where, "decisions"))
+                records.append(as_record(routing.topics.dead_letter, dead, limit))
+            else:
+                records.append(Record(routing.topics.decisions, key, value))
         try:
-            for entry, fields in entries:
-                key, value = fields.get(b"key"), fields.get(b"value")
-                if value is None or not fits(key, value, limit):  # none of ours: set aside
-                    where = unrecorded(reader.stream, 0, key, value)
-                    dead = counted(letter("route", f"an outbox entry ({entry}) that is no "
-                                          "decision to publish", where, "decisions"))
-                    acks.append(await send(routing.producer, routing.topics.dead_letter, dead,
-                                           limit))
-                    continue
-                acks.append(await routing.producer.send(routing.topics.decisions, key=key,
-                                                        value=value))
-            await asyncio.gather(*acks)
+            await produce(routing.producer, records)
         except KafkaError as error:  # the entries stay pending and are published again
             log.warning("routing: Kafka did not take routing's decisions; retrying",
                         extra={"error": repr(error)})

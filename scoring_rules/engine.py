@@ -29,6 +29,7 @@ from leadscore.decisions import (
     score_changed,
 )
 from leadscore.events import Event
+from leadscore.occurrences import Occurrence, occurrence, prospect_key
 from scoring_rules.compile import BehaviorRule, Evaluator, FitEvaluator, RuleSet
 from scoring_rules.decay import due_at, run_due
 from scoring_rules.evaluators import generate, has_own_evaluator
@@ -50,12 +51,17 @@ def apply(
     Decays due before the event are applied first, then the event, then decays due up to
     `now` (pass the event's own time to stop there).
     """
+    return apply_occurrence(rules, state, occurrence(event), now.timestamp())
+
+
+def apply_occurrence(
+    rules: RuleSet, state: ProspectState | None, event: Occurrence, until: float
+) -> tuple[ProspectState, list[Decision]]:
+    """`apply` on an event read by `leadscore.occurrences` (`until` in epoch seconds)."""
+    event_id, event_type, t, at, _, _, props = event
     if state is None:
-        state = ProspectState.new(event.prospect.key)
-    decisions = apply_event(
-        rules, state, event.id, event.type, event.occurred_at.timestamp(), props=event.properties
-    )
-    until = now.timestamp()
+        state = ProspectState.new(prospect_key(event))
+    decisions = apply_event(rules, state, event_id, event_type, t, props=props, at=at)
     if state.clock is None or until > state.clock:
         _advance(rules, state, until, decisions)
     return state, decisions

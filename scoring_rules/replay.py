@@ -18,23 +18,19 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import chain, islice
 from operator import itemgetter
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 import orjson
 from pydantic import ValidationError
 
 from leadscore.decisions import ANON_PREFIX, Decision, rejected
 from leadscore.events import (
-    EARLIEST_SECONDS,
-    LATEST_SECONDS,
-    MAX_DOMAIN_LENGTH,
-    MAX_EMAIL_LENGTH,
-    MAX_ID_LENGTH,
     Event,
     RejectedLine,
     describe_error,
     parse_event,
 )
+from leadscore.occurrences import Occurrence, occurrence, read_occurrence
 from scoring_rules.compile import RuleSet
 from scoring_rules.engine import advance, evaluator, merge
 from scoring_rules.state import ProspectState
@@ -47,12 +43,6 @@ CHUNK = 32
 #: gives each decision a buffer of about 1 kB): 32 lines made 6 fewer cache misses per
 #: event than 256 (cachegrind), and 256 made 17 fewer than 4096.
 WRITE_BATCH = 32
-
-
-#: The fields of a valid event the engine reads: (id, type, time in epoch seconds, the
-#: time as `iso` writes it or None, email, anonymous id, properties). A plain tuple, not a
-#: dataclass: one is made per event, and building and unpacking a tuple is cheaper.
-Occurrence = tuple[str, str, float, str | None, str | None, str | None, dict[str, Any]]
 
 
 @dataclass
@@ -83,9 +73,12 @@ def replay_lines(
 
 
 def read_lines(lines: Iterable[bytes]) -> Iterator[Occurrence | RejectedLine]:
-    fast_parse = _fast_parse
+    loads, read = orjson.loads, read_occurrence
     for number, raw in enumerate(lines, start=1):
-        fast = fast_parse(raw)
+        try:
+            fast = read(loads(raw))
+        except orjson.JSONDecodeError:
+            fast = None
         if fast is not None:
             yield fast
         elif raw.strip():
@@ -95,91 +88,8 @@ def read_lines(lines: Iterable[bytes]) -> Iterator[Occurrence | RejectedLine]:
                 yield RejectedLine(line=number, error=describe_error(error))
 
 
-_ACCOUNT_KEYS = frozenset(("domain",))
-
-#: "MM:SSZ" -> seconds into the hour, for every valid minute and second: with `_HOURS`,
-#: a canonical `2026-01-05T09:00:00Z` is read with two dict lookups instead of a parse.
-_MINUTES = {f"{m:02d}:{s:02d}Z": m * 60 + s for m in range(60) for s in range(60)}
-#: "2026-01-05T09:" -> epoch seconds of that hour, filled by `_learn_hour` the first time
-#: each hour is seen.
-_HOURS: dict[str, float] = {}
-
-
-def _learn_hour(when: str) -> float | None:
-    """Epoch seconds of the hour a `YYYY-MM-DDTHH:...` time starts with, checked with
-    `datetime.fromisoformat` and remembered; None if it is not a valid hour."""
-    if when[10] != "T" or when[4] != "-":
-        return None
-    try:
-        moment = datetime.fromisoformat(when[:14] + "00:00+00:00")
-    except ValueError:
-        return None
-    hour = moment.timestamp()
-    if not EARLIEST_SECONDS <= hour < LATEST_SECONDS:
-        return None  # the model refuses it, saying the range
-    if len(_HOURS) > 100_000:
-        _HOURS.clear()
-    _HOURS[when[:14]] = hour
-    return hour
-
-
-def _fast_parse(raw: bytes) -> Occurrence | None:
-    """The common, well-formed event without pydantic; None means "ask the model"."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if type(data) is not dict:
-        return None
-    event_id, event_type, when = data.get("id"), data.get("type"), data.get("occurred_at")
-    prospect, account = data.get("prospect"), data.get("account")
-    props = data.get("properties", {})
-    # The keys counted are those of a canonical event (the first four must be set, as
-    # checked next): a quicker test than `data.keys() <= {...}`.
-    if len(data) != 4 + ("account" in data) + ("properties" in data):
-        return None
-    if not (type(event_id) is str and 0 < len(event_id) <= MAX_ID_LENGTH
-            and type(event_type) is str and 0 < len(event_type) <= MAX_ID_LENGTH
-            and type(when) is str and type(prospect) is dict
-            and len(prospect) == ("email" in prospect) + ("anonymous_id" in prospect)
-            and type(props) is dict
-            and (account is None or (type(account) is dict and account.keys() <= _ACCOUNT_KEYS
-                                     and type(account.get("domain", "")) is str))):
-        return None
-    email, anonymous_id = prospect.get("email"), prospect.get("anonymous_id")
-    if not ((email is None or (type(email) is str and len(email) <= MAX_EMAIL_LENGTH))
-            and (anonymous_id is None or (type(anonymous_id) is str
-                                          and len(anonymous_id) <= MAX_ID_LENGTH))
-            and (email or anonymous_id)
-            and (account is None or len(account.get("domain") or "") <= MAX_DOMAIN_LENGTH)):
-        return None
-    if len(when) == 20:  # the canonical form `2026-01-05T09:00:00Z`?
-        seconds = _MINUTES.get(when[14:])
-        if seconds is not None:
-            hour = _HOURS.get(when[:14])
-            if hour is None:
-                hour = _learn_hour(when)
-            if hour is not None:  # `iso(t)` would write this very string: keep it
-                return event_id, event_type, hour + seconds, when, email, anonymous_id, props
-    if len(when) < 20 or when[10] != "T" or when[4] != "-":
-        return None
-    try:
-        moment = datetime.fromisoformat(when)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    t = moment.timestamp()
-    if not EARLIEST_SECONDS <= t < LATEST_SECONDS:
-        return None
-    return event_id, event_type, t, None, email, anonymous_id, props
-
-
 def _occurrence(event: Event | RejectedLine) -> Occurrence | RejectedLine:
-    if isinstance(event, RejectedLine):
-        return event
-    return (event.id, event.type, event.occurred_at.timestamp(), None, event.prospect.email,
-            event.prospect.anonymous_id, event.properties)
+    return event if isinstance(event, RejectedLine) else occurrence(event)
 
 
 def _replay(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Literal, TypedDict
@@ -28,6 +27,7 @@ from pydantic import ValidationError
 from leadscore.events import describe_error
 from leadscore.logs import mask_email
 from streams import metrics
+from streams.produce import Record, produce
 from streams.topics import fits
 
 log = logging.getLogger("leadscore.dead_letters")
@@ -96,27 +96,24 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def as_record(dead: DeadLetter, max_bytes: int) -> tuple[bytes | None, bytes]:
-    """The letter as a (key, value) record that fits `max_bytes`: whole if it can be, else
+def as_record(topic: str, dead: DeadLetter, max_bytes: int) -> Record:
+    """The letter as a record for `topic` that fits `max_bytes`: whole if it can be, else
     without its raw bytes (and with its reason cut), else without its key as well."""
     key = dead["key"].encode() if dead["key"] and len(dead["key"]) <= _MAX_KEY else None
     value = orjson.dumps(dead)
     if fits(key, value, max_bytes):
-        return key, value
+        return Record(topic, key, value)
     dead = {**dead, "raw": None, "reason": dead["reason"][:2000]}
     value = orjson.dumps(dead)
     if fits(key, value, max_bytes):
-        return key, value
-    return None, orjson.dumps({**dead, "key": None})
+        return Record(topic, key, value)
+    return Record(topic, None, orjson.dumps({**dead, "key": None}))
 
 
-async def send(
-    producer: AIOKafkaProducer, topic: str, dead: DeadLetter, max_bytes: int
-) -> Awaitable[Any]:
-    """Produce `dead` to the dead-letter `topic`; returns the acknowledgement to await."""
-    key, value = as_record(dead, max_bytes)
-    ack: Awaitable[Any] = await producer.send(topic, key=key, value=value)
-    return ack
+async def send(producer: AIOKafkaProducer, topic: str, dead: DeadLetter, max_bytes: int) -> None:
+    """Produce the one letter `dead` to the dead-letter `topic`, and wait until it is written
+    (a stage with more to produce adds `as_record` to its batch instead)."""
+    await produce(producer, [as_record(topic, dead, max_bytes)])
 
 
 def raw_bytes(dead: DeadLetter) -> bytes | None:

@@ -14,9 +14,8 @@ minimum compaction lag of a day: a publisher less than a day behind sees every r
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable
+import time
 from typing import Any
 
 import orjson
@@ -25,7 +24,8 @@ from aiokafka import AIOKafkaConsumer
 from leadscore.logs import mask_email
 from streams import metrics
 from streams.dead_letters import as_record, counted, describe, letter
-from streams.pipeline import Pipeline
+from streams.pipeline import COMMIT_SECONDS, Pipeline
+from streams.produce import Record, produce
 from streams.scoring import outbox, position_of
 from streams.topics import fits
 
@@ -44,50 +44,49 @@ async def publish_outbox(pipeline: Pipeline) -> None:
         group_id=f"{settings.app_id}-outbox",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
+        fetch_max_wait_ms=5,
     )
     await consumer.start()
+    uncommitted, next_commit = False, 0.0
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=2000)
-            sends: list[Awaitable[Any]] = []
+            out: list[Record] = []
             for records in batches.values():
                 for record in records:
                     try:
-                        messages = _messages(pipeline, record)
+                        out.extend(_messages(pipeline, record))
                     except Exception as error:  # a bug of ours on one record: set aside
                         dead = counted(letter("outbox", describe(error),
                                               record, "changelog", error), error)
-                        messages = [(topics.dead_letter, *as_record(
-                            dead, settings.message_max_bytes), None)]
-                    for topic, key, value, stamp in messages:
-                        sends.append(await producer.send(topic, key=key, value=value,
-                                                         timestamp_ms=stamp))
-            if sends:
-                await asyncio.gather(*sends)
-            if batches:
+                        out.append(as_record(topics.dead_letter, dead,
+                                             settings.message_max_bytes))
+            if out:
+                await produce(producer, out)
+            # Committed at most every COMMIT_SECONDS, as the processor does: a commit after
+            # each batch put a broker round trip in every decision's path.
+            uncommitted = uncommitted or bool(batches)
+            if uncommitted and time.monotonic() >= next_commit:
                 await consumer.commit()
+                uncommitted, next_commit = False, time.monotonic() + COMMIT_SECONDS
     finally:
         await consumer.stop()
 
 
-def _messages(
-    pipeline: Pipeline, record: Any
-) -> list[tuple[str, bytes | None, bytes, int | None]]:
-    """What one changelog record asks to publish, as (topic, key, value, timestamp), all
-    checked to fit before any is sent. The timestamp is when the message that made them
-    reached leadscore (`Entry.received`)."""
+def _messages(pipeline: Pipeline, record: Any) -> list[Record]:
+    """What one changelog record asks to publish, all checked to fit before any is sent,
+    stamped with when the message that made them reached leadscore (`Entry.received`)."""
     topics, limit = pipeline.topics, pipeline.settings.message_max_bytes
     entry = orjson.loads(record.value) if record.value else None
     received = entry.get("received") if entry else None
-    messages: list[tuple[str, bytes | None, bytes, int | None]] = []
+    messages: list[Record] = []
     decisions = []
     for kind, key, item in outbox(entry, position_of(record)):
         topic = topics.decisions if kind == "decision" else topics.events
         name, value = key.encode(), orjson.dumps(item)
         if not fits(name, value, limit):
             raise ValueError(f"a {kind} of {len(value)} bytes does not fit a record")
-        messages.append((topic, name, value, received))
+        messages.append(Record(topic, name, value, received))
         if kind == "decision":
             decisions.append(item)
     for decision in decisions:

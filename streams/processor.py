@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,10 +35,11 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from scoring_rules import RuleSet
 from streams import metrics
-from streams.dead_letters import DeadLetter, counted, describe, letter, send, unrecorded
+from streams.dead_letters import DeadLetter, as_record, counted, describe, letter, unrecorded
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
-from streams.pipeline import Pipeline
+from streams.pipeline import COMMIT_SECONDS, Pipeline
+from streams.produce import Record, produce
 from streams.scoring import (
     event_message,
     handle,
@@ -55,9 +55,6 @@ log = logging.getLogger("leadscore.worker")
 
 #: Records per poll: large enough to batch produce requests, small enough to keep latency.
 MAX_BATCH = 2_000
-#: How often offsets are committed. Committing after every batch made each small batch
-#: wait for one more broker round trip before the next poll.
-COMMIT_SECONDS = 0.5
 
 
 @dataclass
@@ -92,7 +89,7 @@ async def run_processor(pipeline: Pipeline) -> None:
         auto_offset_reset="earliest",
         # A fetch waits this long for partitions with nothing new, and meanwhile holds back
         # the others' next fetch: this bounds the latency a quiet partition adds.
-        fetch_max_wait_ms=20,
+        fetch_max_wait_ms=5,
         session_timeout_ms=int(settings.session_timeout_seconds * 1000),
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_seconds / 3) * 1000),
     )
@@ -114,30 +111,28 @@ async def _process(
     """One batch: map, score, run due decays; commit once everything is acknowledged."""
     pipeline = processor.pipeline
     topics = pipeline.topics
-    sends: list[Awaitable[Any]] = []
+    out: list[Record] = []
     touched: set[int] = set()
     assigned = processor.consumer.assignment()
     for tp, records in batches.items():
         if tp not in assigned:
             continue  # revoked since it was fetched: its new owner reads it from the commit
         if tp.topic == topics.events:
-            sends.extend(await _score(processor, tp.partition, records))
+            _score(processor, tp.partition, records, out)
             touched.add(tp.partition)
         else:
-            sends.extend(await _map(pipeline, tp.topic, records))
+            _map(pipeline, tp.topic, records, out)
     if time.monotonic() >= processor.next_tick and pipeline.settings.decay_tick_seconds > 0:
-        sends.extend(await _run_decays(processor))
+        _run_decays(processor, out)
         touched.update(processor.owned)
         processor.next_tick = time.monotonic() + pipeline.settings.decay_tick_seconds
-    written: dict[int, list[Awaitable[Any]]] = {}
     for partition in touched:
-        written[partition] = await _write_changes(pipeline, partition,
-                                                  processor.owned[partition].table)
-    await asyncio.gather(*sends)
-    for partition, acks in written.items():
-        metadata = await asyncio.gather(*acks)
-        if metadata:
-            processor.owned[partition].table.flush(metadata[-1].offset)
+        _write_changes(pipeline, partition, processor.owned[partition].table, out)
+    written = await produce(pipeline.producer, out)
+    for partition in touched:
+        offset = written.get(TopicPartition(topics.changelog, partition))
+        if offset is not None:
+            processor.owned[partition].table.flush(offset)
     processor.uncommitted = processor.uncommitted or bool(batches)
     if processor.uncommitted and time.monotonic() >= processor.next_commit:
         await processor.consumer.commit()
@@ -145,36 +140,33 @@ async def _process(
         processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
-async def _write_changes(pipeline: Pipeline, partition: int, table: Table) -> list[Awaitable[Any]]:
-    """Send the table's changes to the changelog. A prospect whose state grew too large for
-    a record (events parked while it waits for a hand-over, each up to the event limit) has
-    this batch's changes dropped, in the table too, and set aside: the table never holds
-    what the changelog does not."""
+def _write_changes(pipeline: Pipeline, partition: int, table: Table, out: list[Record]) -> None:
+    """Add the table's changes to the changelog's records. A prospect whose state grew too
+    large for a record (events parked while it waits for a hand-over, each up to the event
+    limit) has this batch's changes dropped, in the table too, and set aside: the table
+    never holds what the changelog does not."""
     limit = pipeline.settings.message_max_bytes
-    changes = [(key, key.encode(), orjson.dumps(entry)) for key, entry in table.take_changes()]
+    changelog = pipeline.topics.changelog
+    changes = [(key, key.encode(), value) for key, value in table.take_changes()]
     too_large = {key: len(value) for key, name, value in changes if not fits(name, value, limit)}
-    acks = []
     for key, size in too_large.items():
         table.discard(key)
-        where = unrecorded(pipeline.topics.changelog, partition, key)
+        where = unrecorded(changelog, partition, key)
         reason = (f"the prospect's state grew to {size} bytes, over message_max_bytes "
                   f"({limit}): this batch's changes to it were dropped")
-        acks.append(await send(pipeline.producer, pipeline.topics.dead_letter,
-                               counted(letter("score", reason, where, "events")), limit))
-    for key, name, value in changes:
-        if key not in too_large:
-            acks.append(await pipeline.producer.send(
-                pipeline.topics.changelog, key=name, value=value, partition=partition))
-    return acks
+        out.append(as_record(pipeline.topics.dead_letter,
+                             counted(letter("score", reason, where, "events")), limit))
+    out.extend(Record(changelog, name, value, None, partition)
+               for key, name, value in changes if key not in too_large)
 
 
-async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Awaitable[Any]]:
+def _map(pipeline: Pipeline, topic: str, records: list[Any], out: list[Record]) -> None:
     """Map raw records to canonical events on `events`, or to dead letters. Each event
-    carries its record's position, by which scoring recognises a record mapped again."""
+    carries its record's position, by which scoring recognises a record mapped again, and
+    its record's arrival as its timestamp."""
     source = pipeline.topics.source_of(topic)
-    producer, topics = pipeline.producer, pipeline.topics
+    topics = pipeline.topics
     limit = pipeline.settings.message_max_bytes
-    sends = []
     for record in records:
         metrics.EVENTS_IN.labels(source).inc()
         try:
@@ -183,12 +175,10 @@ async def _map(pipeline: Pipeline, topic: str, records: list[Any]) -> list[Await
             messages = letter("map", describe(error), record, source, error)
             counted(messages, error)
         if isinstance(messages, dict):
-            sends.append(await send(producer, topics.dead_letter, messages, limit))
+            out.append(as_record(topics.dead_letter, messages, limit))
             continue
-        for key, value in messages:  # stamped with the raw record's arrival
-            sends.append(await producer.send(topics.events, key=key, value=value,
-                                             timestamp_ms=record.timestamp))
-    return sends
+        out.extend(Record(topics.events, key, value, record.timestamp)
+                   for key, value in messages)
 
 
 def _mapped(
@@ -209,19 +199,17 @@ def _mapped(
     return messages
 
 
-async def _score(processor: Processor, partition: int, records: list[Any]) -> list[Awaitable[Any]]:
-    """Score `records` of one `events` partition; returns the sends of their dead letters."""
+def _score(processor: Processor, partition: int, records: list[Any], out: list[Record]) -> None:
+    """Score `records` of one `events` partition; their dead letters are added to `out`."""
     owned = processor.owned[partition]
     pipeline = processor.pipeline
-    sends = []
     for record in records:
         started = time.perf_counter()
         dead = score_one(pipeline.rules, owned, record)
         if dead is not None:
-            sends.append(await send(pipeline.producer, pipeline.topics.dead_letter, dead,
-                                    pipeline.settings.message_max_bytes))
+            out.append(as_record(pipeline.topics.dead_letter, dead,
+                                 pipeline.settings.message_max_bytes))
         metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
-    return sends
 
 
 def score_one(rules: RuleSet, owned: Owned, record: Any) -> DeadLetter | None:
@@ -241,13 +229,12 @@ def score_one(rules: RuleSet, owned: Owned, record: Any) -> DeadLetter | None:
     return None
 
 
-async def _run_decays(processor: Processor) -> list[Awaitable[Any]]:
+def _run_decays(processor: Processor, out: list[Record]) -> None:
     """Decay, on every partition this worker owns, the prospects that are due; a prospect
     whose decay fails is set aside (and is not tried again until its next change)."""
     pipeline = processor.pipeline
     settings = pipeline.settings
     wall, monotonic = datetime.now(UTC), time.monotonic()
-    sends = []
     for partition, owned in processor.owned.items():
         now = tick_time(owned.clock, wall, monotonic, settings.decay_idle_seconds)
         if now is None:
@@ -255,9 +242,7 @@ async def _run_decays(processor: Processor) -> list[Awaitable[Any]]:
         for key, error in run_due_decays(pipeline.rules, owned.table, owned.index, now):
             where = unrecorded(pipeline.topics.events, partition, key)
             dead = counted(letter("decay", describe(error), where, "events", error), error)
-            sends.append(await send(pipeline.producer, pipeline.topics.dead_letter, dead,
-                                    settings.message_max_bytes))
-    return sends
+            out.append(as_record(pipeline.topics.dead_letter, dead, settings.message_max_bytes))
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

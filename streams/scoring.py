@@ -38,12 +38,15 @@ No decision is lost and none is made twice.
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
+import orjson
+
 from leadscore.decisions import ANON_PREFIX
-from leadscore.events import Event
-from scoring_rules import ProspectState, RuleSet, advance, apply, merge, next_due
+from leadscore.occurrences import Occurrence, occurrence_of
+from scoring_rules import ProspectState, RuleSet, advance, merge, next_due
+from scoring_rules.engine import apply_occurrence
 from streams.due_index import DueIndex
 
 #: Anonymous ids remembered per prospect, so a repeated identify does not claim again.
@@ -116,9 +119,11 @@ def handle(
     nothing."""
     kind = _checked_kind(key, message)
     # Checked first: a forwarded or parked event is scored later, among others, where
-    # failing would leave a prospect waiting for ever.
-    event = Event.model_validate(message["event"]) if kind == "event" else None
-    occurred = event.occurred_at if event is not None else None
+    # failing would leave a prospect waiting for ever. This is the only check an event
+    # gets here: the map stage made it with the model, and `occurrence_of` reads such an
+    # event without pydantic (and anything else with it).
+    event = occurrence_of(message["event"]) if kind == "event" else None
+    occurred = datetime.fromtimestamp(event[2], UTC) if event is not None else None
     entry = _fresh(table.get(key))
     if offset is not None:
         if offset <= entry["offset"]:
@@ -143,8 +148,7 @@ def handle(
             scored = _merge(rules, entry, key, ProspectState.from_dict(message["state"]))
         parked, entry["pending"] = entry["pending"], []
         for payload in parked:
-            parked_event = Event.model_validate(payload)
-            scored = _on_event(rules, entry, key, payload, parked_event) or scored
+            scored = _on_event(rules, entry, key, payload, occurrence_of(payload)) or scored
     _store(rules, table, index, key, entry, scored)
     return occurred
 
@@ -176,7 +180,7 @@ def _is_key(value: Any, prefix: str = "") -> bool:
 
 
 def _on_event(
-    rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any], event: Event
+    rules: RuleSet, entry: Entry, key: str, payload: dict[str, Any], event: Occurrence
 ) -> ProspectState | None:
     """Score, park or forward one event (`payload`, validated as `event`); return the new
     state if it was scored."""
@@ -186,7 +190,7 @@ def _on_event(
     if entry["awaiting"]:
         entry["pending"].append(payload)
         return None
-    anonymous_id, email = event.prospect.anonymous_id, event.prospect.email
+    email, anonymous_id = event[4], event[5]
     if email and anonymous_id and ANON_PREFIX + anonymous_id not in entry["links"]:
         visitor = ANON_PREFIX + anonymous_id
         entry["links"] = [*entry["links"], visitor][-MAX_LINKS:]
@@ -194,7 +198,7 @@ def _on_event(
         entry["pending"].append(payload)
         entry["forwards"].append((visitor, {"kind": "claim", "into": key}))
         return None
-    state, decisions = apply(rules, _state(entry), event, event.occurred_at)
+    state, decisions = apply_occurrence(rules, _state(entry), event, event[2])
     entry["state"] = state.to_dict()
     entry["decisions"].extend(decisions)
     return state
@@ -202,7 +206,7 @@ def _on_event(
 
 def _merge(rules: RuleSet, entry: Entry, key: str, visitor: ProspectState) -> ProspectState:
     """Fold the visitor in at the time of the identifying event (the first parked one)."""
-    at = Event.model_validate(entry["pending"][0]).occurred_at
+    at = datetime.fromtimestamp(occurrence_of(entry["pending"][0])[2], UTC)
     state, decisions = merge(rules, _state(entry), visitor, key, at)
     entry["state"] = state.to_dict()
     entry["decisions"].extend(decisions)
@@ -266,23 +270,43 @@ def outbox(
     forward published again is recognised (`handle`)."""
     if not entry:
         return
-    for decision in entry["decisions"]:
+    for decision in entry.get("decisions", ()):
         yield "decision", decision["prospect"], decision
-    for number, (target, message) in enumerate(entry["forwards"]):
+    for number, (target, message) in enumerate(entry.get("forwards", ())):
         if position is None:
             yield "forward", target, message
         else:
             yield "forward", target, {**message, "origin": _origin(position, number)}
 
 
+#: An entry of a key never seen; `encode_entry` leaves out what equals it.
+_EMPTY: Entry = {"state": None, "links": [], "moved_to": None, "awaiting": None, "pending": [],
+                 "decisions": [], "forwards": [], "offset": -1, "origins": {}, "received": None}
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """The entry as its changelog record (and what a table stores): JSON, without the fields
+    that hold nothing (most entries have no links, parked events or forwards)."""
+    return orjson.dumps({name: value for name, value in entry.items()
+                         if value or name in _KEPT})
+
+
+_KEPT = frozenset(("state", "offset"))
+
+
+def decode_entry(value: bytes) -> Entry:
+    """An entry from its changelog record (of this version or an older one)."""
+    entry: Entry = {**_EMPTY, **orjson.loads(value)}
+    return entry
+
+
 def _fresh(entry: Entry | None) -> Entry:
     """A working copy of `entry` with an empty outbox (the last one is already durable)."""
     if entry is None:
-        return {"state": None, "links": [], "moved_to": None, "awaiting": None, "pending": [],
-                "decisions": [], "forwards": [], "offset": -1, "origins": {}, "received": None}
-    # `offset`, `origins` and `received` may be missing from an entry of an older version.
-    return {"offset": -1, "origins": {}, **entry, "pending": list(entry["pending"]),
-            "decisions": [], "forwards": [], "received": None}
+        return {**_EMPTY, "links": [], "pending": [], "decisions": [], "forwards": [],
+                "origins": {}}
+    return {**_EMPTY, **entry, "pending": list(entry["pending"]), "decisions": [],
+            "forwards": [], "received": None}
 
 
 def _state(entry: Entry) -> ProspectState | None:

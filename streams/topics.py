@@ -121,7 +121,7 @@ def batch_size(records: Iterable[tuple[bytes | None, bytes]]) -> int:
 def fits(key: bytes | None, value: bytes, max_bytes: int) -> bool:
     """Whether a record with `key` and `value` fits the record size limit `max_bytes` (the
     broker's limit is on a batch: this is a batch of that one record)."""
-    return batch_size([(key, value)]) <= max_bytes
+    return BATCH_OVERHEAD + RECORD_OVERHEAD + len(key or b"") + len(value) <= max_bytes
 
 
 def wait_for_topics(bootstrap_servers: str, names: Iterable[str], timeout: float = 30.0) -> None:

@@ -38,7 +38,7 @@ async def follow_versions(
         reason, cause = _safely(accept, record.value)
         if reason is not None:
             dead = counted(letter(stage, reason, record, stage, cause), cause)
-            await (await send(producer, dead_letter_topic, dead, settings.message_max_bytes))
+            await send(producer, dead_letter_topic, dead, settings.message_max_bytes)
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 enable_auto_commit=False)

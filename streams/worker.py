@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -79,6 +80,7 @@ def run_worker(settings: Settings) -> int:
 
 async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | None = None) -> None:
     """Run the worker's tasks until a signal asks it to stop, or one of them fails."""
+    _tune_collector()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -120,6 +122,20 @@ async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | Non
         await producer.stop()
         if routing is not None:
             await routing.redis.aclose()
+
+
+def _tune_collector() -> None:
+    """Run the cycle collector's young passes every 50,000 allocations instead of 700.
+
+    Every record read and every decision made allocates a few short-lived containers, and
+    at the default threshold the collector ran thousands of times a second, each pass
+    costing more than the records it followed (measured: scoring 43.5 against 68 µs an
+    event with the collector off). Garbage in cycles is rare here and still collected.
+    Objects alive at start-up (modules, the rules) are moved out of its sight for good.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

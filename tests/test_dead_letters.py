@@ -18,7 +18,7 @@ def record(value: bytes | None, key: bytes | None = b"ana@acme.example") -> Simp
 
 def test_a_letter_keeps_the_record_whole_when_it_fits_and_its_bytes_when_not_text() -> None:
     dead = letter("parse", "not JSON", record(b"\xff\xfe\x00binary"), "forms")
-    key, value = as_record(dead, 16_384)
+    _, key, value, *_ = as_record("p.dead-letters", dead, 16_384)
     assert key == b"ana@acme.example"
     assert raw_bytes(orjson.loads(value)) == b"\xff\xfe\x00binary"
     assert (dead["topic"], dead["partition"], dead["offset"]) == ("p.raw.forms", 0, 7)
@@ -27,12 +27,12 @@ def test_a_letter_keeps_the_record_whole_when_it_fits_and_its_bytes_when_not_tex
 def test_a_letter_too_large_for_a_record_drops_its_bytes_then_its_key_and_still_fits() -> None:
     limit = 16_384
     big_value = letter("map", "too large", record(b"x" * limit), "forms")
-    key, value = as_record(big_value, limit)
+    _, key, value, *_ = as_record("p.dead-letters", big_value, limit)
     assert fits(key, value, limit) and orjson.loads(value)["raw"] is None
     assert orjson.loads(value)["offset"] == 7  # the original is found by its position
 
     huge_key = letter("score", "r" * 5000, record(b"{}", key=b"k" * limit), "events")
-    key, value = as_record(huge_key, limit)
+    _, key, value, *_ = as_record("p.dead-letters", huge_key, limit)
     assert key is None and fits(key, value, limit)
     assert orjson.loads(value)["key"] is None
 
