@@ -47,6 +47,7 @@ from streams.worker import prepare_topics, spawn_worker, worker_env
 @dataclass
 class Result:
     events_per_second: float
+    cpu_us_per_event: float
     p50_ms: float
     p99_ms: float
 
@@ -69,19 +70,23 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for name in ("worker", "baseline", "ceiling"):
             results[name] = Result(
-                throughput(name, bootstrap, work, lines, expected[name]) if lines else 0.0,
+                *(throughput(name, bootstrap, work, lines, expected[name]) if lines
+                  else (0.0, 0.0)),
                 *latency(name, bootstrap, work, args.rate, args.seconds),
             )
             print(f"{name}: {results[name]}", flush=True)
     print(f"\ncalibration: sum(range(1000)) {calibration():.2f} µs")
-    print(f"\n| | events/s (pre-loaded topic) | p50 latency at {args.rate:,}/s | p99 latency |")
-    print("|---|---:|---:|---:|")
+    print(f"\n| | events/s (pre-loaded topic) | CPU per event | p50 latency at {args.rate:,}/s "
+          "| p99 latency |")
+    print("|---|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r.events_per_second:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms |")
+        print(f"| {name} | {r.events_per_second:,.0f} | {r.cpu_us_per_event:.1f} µs "
+              f"| {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms |")
     ceiling = results["ceiling"]
     for name in ("worker", "baseline"):
         r = results[name]
         print(f"| {name} / ceiling | {r.events_per_second / max(ceiling.events_per_second, 1):.2f}"
+              f" | {r.cpu_us_per_event / max(ceiling.cpu_us_per_event, 0.001):.2f}"
               f" | {r.p50_ms / ceiling.p50_ms:.2f} | {r.p99_ms / ceiling.p99_ms:.2f} |")
     return 0
 
@@ -133,18 +138,28 @@ def isolated(name: str, bootstrap: str, work: Path, phase: str) -> Settings:
     return settings
 
 
-def throughput(name: str, bootstrap: str, work: Path, lines: list[bytes], expected: int) -> float:
+def throughput(
+    name: str, bootstrap: str, work: Path, lines: list[bytes], expected: int
+) -> tuple[float, float]:
+    """Events/s from the first decision to the last, and the process's CPU time per event
+    meanwhile (µs): on a shared machine the second varies less, and says what a core buys."""
     settings = isolated(name, bootstrap, work, "throughput")
     asyncio.run(_preload(settings, lines))
     decisions = topics_of(settings).decisions
-    with pipeline(name, settings, work):
+    with pipeline(name, settings, work) as process:
         while topic_size(bootstrap, decisions) == 0:
             time.sleep(0.05)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(process.pid)
         while topic_size(bootstrap, decisions) < expected:
             time.sleep(0.2)
-        elapsed = time.perf_counter() - started
-    return len(lines) / elapsed
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(process.pid) - cpu
+    return len(lines) / elapsed, cpu / len(lines) * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process (Linux: /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _preload(settings: Settings, lines: list[bytes]) -> None:

@@ -44,7 +44,7 @@ class ProspectState:
     #: What the per-visit rules remember, by rule id, in one dict (a page view reads
     #: each of its gates): for a once- or count-per-visit rule, {visit id: count, -1 once
     #: fired}; for a visits-within rule, [last fired at, visit id, last seen at, ...],
-    #: oldest visit first, flat (`to_dict` writes it [last fired at, {visit id: at}]).
+    #: oldest visit first, flat.
     gates: dict[str, dict[str, int] | list[Any]] | None = None
     #: Points held by each capped or aging rule or group (its share of `behavior`).
     held: dict[str, int] | None = None
@@ -107,15 +107,7 @@ class ProspectState:
             "last_activity": self.last_activity, "decays": self.decays, "clock": self.clock,
             "seen": list(self.seen),
         }
-        if self.gates:
-            visits = {k: v for k, v in self.gates.items() if type(v) is dict}
-            if visits:
-                data["visits"] = visits
-            windows = {k: [v[0], dict(zip(v[1::2], v[2::2], strict=True))]
-                       for k, v in self.gates.items() if type(v) is list}
-            if windows:
-                data["windows"] = windows
-        for name in ("held", "lots", "halvings", "profile", "hits"):
+        for name in ("gates", "held", "lots", "halvings", "profile", "hits"):
             value = getattr(self, name)
             if value:
                 data[name] = value
@@ -128,7 +120,8 @@ class ProspectState:
             behavior=data["behavior"], fit_parts=dict(data["fit_parts"]),
             last_activity=data["last_activity"], decays=data["decays"], clock=data["clock"],
             seen=dict.fromkeys(data["seen"]),
-            gates=_gates(data.get("visits", {}), data.get("windows", {})) or None,
+            gates=_gates(data["gates"]) if "gates" in data
+            else _older_gates(data.get("visits", {}), data.get("windows", {})) or None,
             held=dict(data["held"]) if "held" in data else None,
             lots={k: [list(lot) for lot in v] for k, v in data["lots"].items()}
             if "lots" in data else None,
@@ -146,10 +139,16 @@ class ProspectState:
         }
 
 
-def _gates(
+def _gates(gates: dict[str, Any]) -> dict[str, dict[str, int] | list[Any]]:
+    """A copy of `gates` as `to_dict` wrote it (the state is changed in place)."""
+    return {k: dict(v) if type(v) is dict else list(v) for k, v in gates.items()}
+
+
+def _older_gates(
     visits: dict[str, dict[str, int]], windows: dict[str, list[Any]]
 ) -> dict[str, dict[str, int] | list[Any]]:
-    """`ProspectState.gates` from the `visits` and `windows` of `to_dict`."""
+    """`ProspectState.gates` from the `visits` and `windows` that `to_dict` wrote until
+    2026-12 (changelog records of an older version)."""
     gates: dict[str, dict[str, int] | list[Any]] = {k: dict(v) for k, v in visits.items()}
     for rule_id, (fired, seen) in windows.items():
         gates[rule_id] = [fired, *(x for visit in seen.items() for x in visit)]

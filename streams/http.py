@@ -1,4 +1,5 @@
-"""The worker's web server: `POST /v1/events/{source}` (ingest) and `GET /metrics`.
+"""The worker's web server: `POST /v1/events/{source}` (ingest), `GET /metrics`, and the
+probes `GET /healthz` and `GET /readyz` (`streams.health`).
 
 Ingest is a thin shell over `streams.ingest`. A 202 is sent only after Kafka has
 acknowledged every record, so an accepted event is never lost with the worker; the
@@ -25,6 +26,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams import metrics
+from streams.health import status
 from streams.ingest import IngestResult, RawRecord, ingest
 from streams.pipeline import Pipeline
 
@@ -70,9 +72,19 @@ async def start_web(pipeline: Pipeline, more: Iterable[Route] = ()) -> web.AppRu
     async def get_metrics(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
+    async def get_health(request: web.Request) -> web.Response:
+        healthy, ready, problems = status(
+            pipeline.health, time.monotonic(), settings.session_timeout_seconds,
+            await _broker_answers(pipeline.producer))
+        ok = ready if request.path == "/readyz" else healthy
+        return web.json_response({"healthy": healthy, "ready": ready, "problems": problems},
+                                 status=200 if ok else 503)
+
     app = web.Application()
     app.router.add_post("/v1/events/{source}", post_events)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", get_health)
+    app.router.add_get("/readyz", get_health)
     for method, path, handler in more:
         app.router.add_route(method, path, handler)
     # The keep-alive timer also runs from a connection's start: a client that has not sent
@@ -108,6 +120,16 @@ async def produce_whole(producer: AIOKafkaProducer, topic: str, records: list[Ra
     batch.close()
     partition = DefaultPartitioner()(key, partitions, partitions)
     await (await producer.send_batch(batch, topic, partition=partition))
+
+
+async def _broker_answers(producer: AIOKafkaProducer, timeout: float = 2.0) -> bool:
+    """Whether a broker answers a metadata request within `timeout` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            await producer.client.fetch_all_metadata()
+            return True
+    except (TimeoutError, KafkaError):
+        return False
 
 
 async def _read_at_most(request: web.Request, size: int) -> bytes:

@@ -31,6 +31,8 @@ from streams.topics import fits
 
 log = logging.getLogger("leadscore.outbox")
 
+#: The decisions counter of each decision type (`labels()` costs more than the count).
+_DECIDED: dict[str, Any] = {}
 #: Changelog records stay uncompacted this long, so the publisher can lag this much.
 MIN_COMPACTION_LAG_MS = 24 * 3600 * 1000
 
@@ -90,12 +92,15 @@ def _messages(pipeline: Pipeline, record: Any) -> list[Record]:
         if kind == "decision":
             decisions.append(item)
     for decision in decisions:
-        metrics.DECISIONS.labels(decision["type"]).inc()
-        _log_promotion(decision)
+        _count_and_log(decision)
     return messages
 
 
-def _log_promotion(decision: dict[str, Any]) -> None:
+def _count_and_log(decision: dict[str, Any]) -> None:
+    counter = _DECIDED.get(decision["type"])
+    if counter is None:
+        counter = _DECIDED[decision["type"]] = metrics.DECISIONS.labels(decision["type"])
+    counter.inc()
     if decision["type"] == "prospect.promoted":
         log.info("promoted", extra={
             "prospect": mask_email(decision["prospect"]), "track": decision["track"],

@@ -6,12 +6,13 @@ context; none of them imports another.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
 from leadscore.settings import Settings
 from scoring_rules import RuleSet
+from streams.health import Health
 from streams.sources import Source
 from streams.topics import Topics
 
@@ -30,3 +31,5 @@ class Pipeline:
     sources: dict[str, Source]
     topics: Topics
     producer: AIOKafkaProducer
+    #: The processor's account of itself, for `/healthz` and `/readyz`.
+    health: Health = field(default_factory=Health)

@@ -99,6 +99,7 @@ async def run_processor(pipeline: Pipeline) -> None:
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=100, max_records=MAX_BATCH)
+            pipeline.health.polled_at = time.monotonic()
             async with processor.lock:
                 await _process(processor, batches)
     finally:
@@ -167,8 +168,8 @@ def _map(pipeline: Pipeline, topic: str, records: list[Any], out: list[Record]) 
     source = pipeline.topics.source_of(topic)
     topics = pipeline.topics
     limit = pipeline.settings.message_max_bytes
+    metrics.EVENTS_IN.labels(source).inc(len(records))
     for record in records:
-        metrics.EVENTS_IN.labels(source).inc()
         try:
             messages = _mapped(pipeline, source, record)
         except Exception as error:  # a bug of ours on this record: it must not stop the stage
@@ -253,6 +254,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         processor = self.processor
+        processor.pipeline.health.member = False
         async with processor.lock:  # the batch in flight is finished first
             if revoked:  # (the first join revokes nothing, and has nothing to commit)
                 try:
@@ -275,6 +277,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                   for tp in assigned
                   if tp.topic == events and tp.partition not in processor.owned}
         started = time.monotonic()
+        health = pipeline.health
+        health.member, health.restoring = True, len(gained)
         # The consumer may already be fetching the new partitions: hold their records back
         # until their tables are whole.
         async with processor.lock:
@@ -283,6 +287,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 index = rebuild_index(pipeline.rules, table, list(table))
                 processor.owned[partition] = Owned(table, index,
                                                    PartitionClock(time.monotonic()))
+        health.restoring = 0
         log.info("partitions assigned", extra={
             "topic": events, "partitions": sorted(processor.owned),
             "restored_records": read, "restore_seconds": round(time.monotonic() - started, 3),

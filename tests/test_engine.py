@@ -184,6 +184,21 @@ def test_state_round_trips_and_a_restored_state_decides_the_same() -> None:
     assert original == again
 
 
+def test_a_state_stored_by_the_older_version_restores_the_same() -> None:
+    """Changelogs written before 2026-12 keep the per-visit gates as `visits` and
+    `windows` ({visit id: seen at}); a worker upgraded over them reads them as before."""
+    history = [page("/", "v1"), page("/pricing", "v1", timedelta(minutes=5)),
+               page("/", "v2", timedelta(days=1)), page("/", "v3", timedelta(days=2))]
+    state, _ = run(RULES, history)
+    assert state.gates and any(type(gate) is list for gate in state.gates.values())
+    current = state.to_dict()
+    older = {name: value for name, value in current.items() if name != "gates"}
+    older["visits"] = {k: v for k, v in state.gates.items() if type(v) is dict}
+    older["windows"] = {k: [v[0], dict(zip(v[1::2], v[2::2], strict=True))]
+                        for k, v in state.gates.items() if type(v) is list}
+    assert ProspectState.from_dict(orjson.loads(orjson.dumps(older))) == state
+
+
 AGING = """
 settings:
   decay: {after: 30d, bands: [{id: monthly, subtract: 5}]}

@@ -8,9 +8,13 @@ either; the timer is tested on its own below).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
+import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +107,32 @@ def send(settings: Settings, path: Path) -> None:
     assert report.sent > 0
 
 
+@contextlib.contextmanager
+def sending(settings: Settings, path: Path, chunks: int = 20) -> Iterator[None]:
+    """Send `path` in `chunks` parts, a tenth of a second apart, from a thread, and wait for
+    the last on exit: a worker killed meanwhile is always in the middle of the stream (sent
+    whole, the stream was done before a kill could land once the worker got faster)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // chunks)
+    parts = []
+    for number in range(0, len(lines), size):
+        part = path.with_name(f"{path.stem}-{number}.jsonl")
+        part.write_bytes(b"".join(lines[number:number + size]))
+        parts.append(part)
+
+    def send_all() -> None:
+        for part in parts:
+            send(settings, part)
+            time.sleep(0.1)
+
+    sender = threading.Thread(target=send_all)
+    sender.start()
+    try:
+        yield
+    finally:
+        sender.join()
+
+
 def wait_for_decisions(settings: Settings, expected: Decisions, worker: Worker) -> Decisions:
     count = sum(len(items) for items in expected.values())
     topic = topics_of(settings).decisions
@@ -156,8 +186,8 @@ def test_a_killed_worker_restarts_with_nothing_lost(
 ) -> None:
     case = Case.of(live_settings(broker, unique, tmp_path, table_store=store), generated)
     settings = case.settings
-    with running_worker(settings, tmp_path / "first.log") as worker:
-        send(settings, generated)
+    with running_worker(settings, tmp_path / "first.log") as worker, \
+            sending(settings, generated):
         _kill_when(settings, worker, case.total)
     with running_worker(settings, tmp_path / "second.log") as worker:
         assert wait_for_decisions(settings, case.expected, worker) == case.expected
@@ -174,8 +204,8 @@ def test_two_workers_share_the_work_and_one_takes_over_when_the_other_dies(
             running_worker(other, tmp_path / "b.log") as second:
         wait_for(lambda: _share(first, second, settings.topic_partitions), 60,
                  lambda: "the two workers did not split the partitions between them")
-        send(settings, generated)
-        _kill_when(settings, first, case.total)
+        with sending(settings, generated):
+            _kill_when(settings, first, case.total)
         assert wait_for_decisions(settings, case.expected, second) == case.expected
     assert live_states(settings, case.rules) == case.states
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -204,3 +205,21 @@ def test_a_published_rule_change_applies_live_and_a_bad_one_is_refused(
 def _wait_for_log(worker: Worker, text: str) -> None:
     wait_for(lambda: text in worker.log(), 60,
              lambda: f"{text!r} not in worker log:\n{worker.log()[-3000:]}")
+
+
+def test_the_probes_say_healthy_and_ready_once_the_worker_scores(
+    pipeline: tuple[Settings, Worker],
+) -> None:
+    _, worker = pipeline
+    wait_for(lambda: _probe(worker, "readyz")[0] == 200, 30,
+             lambda: f"/readyz: {_probe(worker, 'readyz')}")
+    for probe in ("healthz", "readyz"):
+        assert _probe(worker, probe) == (200, {"healthy": True, "ready": True, "problems": []})
+
+
+def _probe(worker: Worker, probe: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(f"{worker.base_url}/{probe}", timeout=5) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read())

@@ -401,9 +401,13 @@ def test_alerts_a_killed_worker_was_retrying_are_delivered_by_another_with_their
         wait_for(lambda: len(webhook.received) >= 5, 60, lambda: first.log()[-2000:])
         os.killpg(first.process.pid, signal.SIGKILL)
     tried = {item.body["id"] for item in webhook.received}
+    # A retry that got its 2xx just before the kill was never marked done: the next worker
+    # sends it again, with its id (at least once), and the receiver drops the repeat.
+    done_before_kill = {item.body["id"] for item in webhook.delivered()}
     with running_worker(settings, tmp_path / "b.log") as second:
         wait_for(lambda: {item.body["id"] for item in webhook.delivered()} >= tried, 60,
                  lambda: f"{len(webhook.delivered())} delivered; log:\n{second.log()[-2000:]}")
     ids, _ = alerted_once(webhook, 5)
     assert set(ids.values()) == tried
-    assert unexplained_repeats(webhook, [(tmp_path / "b.log").read_text()]) == set()
+    repeats = unexplained_repeats(webhook, [(tmp_path / "b.log").read_text()])
+    assert repeats <= done_before_kill
