@@ -72,10 +72,10 @@ def test_a_workers_variables_are_settings_and_its_files_are_mounted_from_the_rep
     known = {f"LEADSCORE_{field.upper()}" for field in Settings.model_fields}
     known |= {"KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"}
     assert set(environment) - known == roster_secrets
-    settings = Settings(**{field: environment[f"LEADSCORE_{field.upper()}"]
-                           for field in Settings.model_fields
-                           if f"LEADSCORE_{field.upper()}" in environment},
-                        kafka_bootstrap_servers=environment["KAFKA_BOOTSTRAP_SERVERS"],
+    values: dict[str, Any] = {field: environment[f"LEADSCORE_{field.upper()}"]
+                              for field in Settings.model_fields
+                              if f"LEADSCORE_{field.upper()}" in environment}
+    settings = Settings(**values, kafka_bootstrap_servers=environment["KAFKA_BOOTSTRAP_SERVERS"],
                         redis_url=environment["REDIS_URL"])
     mounts = _mounts(service)
     rules, roster = mounts[str(settings.rules_path)], mounts[str(settings.roster_path)]

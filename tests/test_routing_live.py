@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 from kafka import KafkaProducer
 
 from leadscore.infra.broker import Broker
@@ -411,3 +413,32 @@ def test_alerts_a_killed_worker_was_retrying_are_delivered_by_another_with_their
     assert set(ids.values()) == tried
     repeats = unexplained_repeats(webhook, [(tmp_path / "b.log").read_text()])
     assert repeats <= done_before_kill
+
+
+def test_routing_runs_as_a_redis_acl_user_held_to_its_own_keys(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    """The ACL user docs/operations.md gives routing: its keys only, no dangerous commands."""
+    webhook, mailbox = receivers
+    settings = routing_settings(broker, redis_url, unique, tmp_path,
+                                roster(webhook, mailbox, channels="hook"))
+    password = f"pw-{unique}"
+    admin = redis.Redis.from_url(redis_url)
+    admin.acl_setuser(unique, enabled=True, passwords=[f"+{password}"],
+                      keys=[f"{{{settings.app_id}}}:*"],
+                      categories=["+@read", "+@write", "+@stream", "+@scripting",
+                                  "+@connection", "-@dangerous"])
+    parts = urllib.parse.urlsplit(redis_url)
+    url = parts._replace(netloc=f"{unique}:{password}@{parts.hostname}:{parts.port}").geturl()
+    try:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            redis.Redis.from_url(url).get("another-apps-key")
+        settings = settings.model_copy(update={"redis_url": url})
+        with running_worker(settings, tmp_path / "worker.log") as worker:
+            post_forms(worker, ["acl@acme.example"])
+            wait_for(lambda: bool(webhook.delivered()), 30, lambda: worker.log()[-3000:])
+            assert '"level":"error"' not in worker.log()
+    finally:
+        admin.acl_deluser(unique)
+        admin.close()
