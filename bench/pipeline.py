@@ -144,7 +144,7 @@ def throughput(
     """Events/s from the first decision to the last, and the process's CPU time per event
     meanwhile (µs): on a shared machine the second varies less, and says what a core buys."""
     settings = isolated(name, bootstrap, work, "throughput")
-    asyncio.run(_preload(settings, lines))
+    asyncio.run(preload(settings, lines))
     decisions = topics_of(settings).decisions
     with pipeline(name, settings, work) as process:
         while topic_size(bootstrap, decisions) == 0:
@@ -162,7 +162,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _preload(settings: Settings, lines: list[bytes]) -> None:
+async def preload(settings: Settings, lines: list[bytes]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
@@ -180,12 +180,12 @@ def latency(name: str, bootstrap: str, work: Path, rate: int, seconds: int) -> t
     settings = isolated(name, bootstrap, work, "latency")
     lines = list(generate(rate * seconds, max(rate * seconds // 5, 1), seed=9))
     with pipeline(name, settings, work):
-        latencies = asyncio.run(_paced(settings, lines, rate))
+        latencies = asyncio.run(paced(settings, lines, rate))
     latencies.sort()
     return (latencies[len(latencies) // 2] * 1e3, latencies[int(len(latencies) * 0.99)] * 1e3)
 
 
-async def _paced(settings: Settings, lines: list[bytes], rate: int) -> list[float]:
+async def paced(settings: Settings, lines: list[bytes], rate: int) -> list[float]:
     """Produce `lines` at `rate`/s; latency per event id until its first decision."""
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}

@@ -12,8 +12,9 @@ import base64
 import binascii
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +35,28 @@ class Settings(BaseSettings):
         ),
         description="Kafka brokers, `host:port[,host:port...]`.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How to reach the brokers: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` "
+        "or `SASL_SSL` (SASL over TLS, the one to use across a network you do not own).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512",
+        description="SASL mechanism, with `SASL_*` protocols.",
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="SASL user, required with `SASL_*` protocols.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password, required with `SASL_*` protocols.")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) that sign the brokers' certificates, with `SSL` "
+        "and `SASL_SSL`; unset: the system's.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate (PEM), for brokers that require one.")
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="The client certificate's private key (PEM).")
     redis_url: str = Field(
         default="redis://localhost:6379/0",
         validation_alias=AliasChoices("LEADSCORE_REDIS_URL", "REDIS_URL"),
@@ -156,6 +179,21 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"LEADSCORE_SETTINGS_FILE={settings_file}: no such file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _kafka_security_is_whole(self) -> Settings:
+        """A SASL protocol without its user, or a certificate without its key, would only
+        fail later, at the broker, with a less helpful message."""
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs "
+                             "kafka_sasl_username and kafka_sasl_password")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together")
+        for path in (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file")
+        return self
 
     @field_validator("ingest_secret")
     @classmethod

@@ -74,6 +74,7 @@ def run_publish(args: argparse.Namespace) -> int:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from leadscore.kafka_security import kafka_python_security
     from leadscore.settings import Settings
     from routing.roster import ROSTER_KEY, RosterError, load_roster, published
     from streams.topics import topics_of
@@ -89,7 +90,8 @@ def run_publish(args: argparse.Namespace) -> int:
         return 2
     topic = topics_of(settings).roster
     try:
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+                                 **kafka_python_security(settings))
         try:
             value = published(str(path), path.read_text())
             producer.send(topic, key=ROSTER_KEY, value=value).get(30)

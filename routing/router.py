@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from leadscore.decisions import ProspectPromoted
+from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
@@ -77,6 +78,7 @@ async def route_promotions(routing: Routing) -> None:
     """Assign every promotion on `decisions`, once, in the router's consumer group."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=routing.settings.kafka_bootstrap_servers,
+        **aiokafka_security(routing.settings),
         group_id=f"{routing.settings.app_id}-router", enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_wait_ms=20)
     consumer.subscribe([routing.topics.decisions],

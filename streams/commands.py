@@ -122,6 +122,7 @@ def run_send(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
     from leadscore.arguments import InputFileError, check_text_file
+    from leadscore.kafka_security import kafka_python_security
     from leadscore.settings import Settings
     from streams.send import send_file
     from streams.sources import SourceError, discover_sources
@@ -147,7 +148,7 @@ def run_send(args: argparse.Namespace) -> int:
     topic = args.topic or topics_of(settings, sources).raw[source.name]
     try:
         report = send_file(source, args.file, topic, settings.kafka_bootstrap_servers,
-                           settings.message_max_bytes)
+                           settings.message_max_bytes, kafka_python_security(settings))
     except (KafkaError, UnicodeDecodeError) as error:
         print(f"leadscore send: {args.file}: {error}", file=sys.stderr)
         return 2
@@ -162,6 +163,7 @@ def run_dead_letters(args: argparse.Namespace) -> int:
     import orjson
     from kafka.errors import KafkaError
 
+    from leadscore.kafka_security import kafka_python_security
     from leadscore.settings import Settings
     from streams.redrive import Selection, read_letters, redrive, summarise
     from streams.topics import topics_of
@@ -170,7 +172,8 @@ def run_dead_letters(args: argparse.Namespace) -> int:
     topic = topics_of(settings).dead_letter
     chosen = Selection(args.source, args.stage, args.reason, args.since)
     try:
-        letters = [d for d in read_letters(settings.kafka_bootstrap_servers, topic) if chosen(d)]
+        letters = [d for d in read_letters(settings.kafka_bootstrap_servers, topic,
+                                           kafka_python_security(settings)) if chosen(d)]
         if args.action == "list":
             if args.full:
                 for dead in letters:
@@ -183,7 +186,8 @@ def run_dead_letters(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(f"would send back {len(letters)} letter(s)")
             return 0
-        outcome = redrive(settings.kafka_bootstrap_servers, letters, settings.message_max_bytes)
+        outcome = redrive(settings.kafka_bootstrap_servers, letters, settings.message_max_bytes,
+                          kafka_python_security(settings))
     except KafkaError as error:
         print(f"leadscore dead-letters: {error}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from leadscore.kafka_security import aiokafka_security
 from leadscore.logs import mask_email
 from streams import metrics
 from streams.dead_letters import as_record, counted, describe, letter
@@ -43,6 +44,7 @@ async def publish_outbox(pipeline: Pipeline) -> None:
     consumer = AIOKafkaConsumer(
         topics.changelog,
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        **aiokafka_security(settings),
         group_id=f"{settings.app_id}-outbox",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -33,6 +33,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from leadscore.kafka_security import aiokafka_security
 from scoring_rules import RuleSet
 from streams import metrics
 from streams.dead_letters import DeadLetter, as_record, counted, describe, letter, unrecorded
@@ -84,6 +85,7 @@ async def run_processor(pipeline: Pipeline) -> None:
     settings, topics = pipeline.settings, pipeline.topics
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        **aiokafka_security(settings),
         group_id=settings.app_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

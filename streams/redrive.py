@@ -13,9 +13,10 @@ stage and the position they came from, and each is listed and re-driven once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -41,10 +42,13 @@ class Selection:
                 and (self.since is None or datetime.fromisoformat(dead["at"]) >= self.since))
 
 
-def read_letters(bootstrap_servers: str, topic: str) -> list[DeadLetter]:
-    """Every letter on `topic`, oldest first per partition, each position once."""
+def read_letters(
+    bootstrap_servers: str, topic: str, security: Mapping[str, Any] | None = None
+) -> list[DeadLetter]:
+    """Every letter on `topic`, oldest first per partition, each position once; `security`
+    is the connection's options (`leadscore.kafka_security`)."""
     letters: dict[tuple[str, str, int, int, str | None], DeadLetter] = {}
-    for value in _read_all(bootstrap_servers, topic):
+    for value in _read_all(bootstrap_servers, topic, security or {}):
         try:
             dead = orjson.loads(value)
             place = (dead["stage"], dead["topic"], dead["partition"], dead["offset"],
@@ -69,12 +73,16 @@ class Redriven:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def redrive(bootstrap_servers: str, letters: Iterable[DeadLetter], max_bytes: int) -> Redriven:
+def redrive(
+    bootstrap_servers: str, letters: Iterable[DeadLetter], max_bytes: int,
+    security: Mapping[str, Any] | None = None,
+) -> Redriven:
     """Produce each letter's original record to the topic it was read from; waits for the
     acknowledgements."""
     outcome = Redriven()
+    security = security or {}
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","), acks="all",
-                             max_request_size=max_bytes)
+                             max_request_size=max_bytes, **security)
     try:
         futures = []
         for dead in letters:
@@ -84,7 +92,7 @@ def redrive(bootstrap_servers: str, letters: Iterable[DeadLetter], max_bytes: in
                 continue
             value = raw_bytes(dead)
             if value is None:
-                value = _read_at(bootstrap_servers, dead)
+                value = _read_at(bootstrap_servers, dead, security)
             if value is None:
                 outcome.skipped.append((where, "the original is no longer on its topic"))
                 continue
@@ -121,9 +129,9 @@ def without_origin(value: bytes) -> bytes:
     return value
 
 
-def _read_all(bootstrap_servers: str, topic: str) -> list[bytes]:
+def _read_all(bootstrap_servers: str, topic: str, security: Mapping[str, Any]) -> list[bytes]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
-                             enable_auto_commit=False, consumer_timeout_ms=5000)
+                             enable_auto_commit=False, consumer_timeout_ms=5000, **security)
     try:
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -144,10 +152,12 @@ def _read_all(bootstrap_servers: str, topic: str) -> list[bytes]:
         consumer.close()
 
 
-def _read_at(bootstrap_servers: str, dead: DeadLetter) -> bytes | None:
+def _read_at(
+    bootstrap_servers: str, dead: DeadLetter, security: Mapping[str, Any]
+) -> bytes | None:
     """The value at a letter's original position, if the topic still holds it."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
-                             enable_auto_commit=False)
+                             enable_auto_commit=False, **security)
     try:
         tp = TopicPartition(dead["topic"], dead["partition"])
         consumer.assign([tp])

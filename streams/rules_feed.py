@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
+from leadscore.kafka_security import kafka_python_security
 from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
 from streams import metrics
@@ -71,7 +72,8 @@ def publish_rules(settings: Settings, path: Path) -> str:
     """Check the rule set at `path` and publish it; returns its version. Raises RulesError."""
     files = rule_file_texts(path)
     rules = load_rule_texts(files, all_event_types())
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+                             **kafka_python_security(settings))
     try:
         producer.send(topics_of(settings).rules, key=RULES_KEY,
                       value=encode_rules(files)).get(30)

@@ -10,7 +10,7 @@ in order on one partition.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,11 @@ def _skip_space(text: str, position: int) -> int:
 
 def send_file(
     source: Source, path: Path, topic: str, bootstrap_servers: str, max_bytes: int,
+    security: Mapping[str, Any] | None = None,
 ) -> SendReport:
     """Check every item of `path` and produce the valid ones to `topic`; waits for the acks.
-    `max_bytes` is the record size limit (`message_max_bytes`)."""
+    `max_bytes` is the record size limit (`message_max_bytes`); `security`, the
+    connection's options (`leadscore.kafka_security`)."""
     report = SendReport(topic=topic)
     records: list[tuple[str, RawRecord]] = []
     for where, item in read_items(path.read_text(encoding="utf-8")):
@@ -104,7 +106,7 @@ def send_file(
     if not records:
         return report
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5,
-                             max_request_size=max_bytes)
+                             max_request_size=max_bytes, **(security or {}))
     try:
         futures = [(where, producer.send(topic, key=r.key, value=r.value)) for where, r in records]
         producer.flush(timeout=60)

@@ -23,6 +23,7 @@ from typing import Any, cast
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from streams.scoring import Entry, decode_entry, encode_entry
 
@@ -109,13 +110,21 @@ class Table(MutableMapping[str, Entry]):
             self._store[key] = value
         self.offset = offset
 
+    def restored(self) -> None:
+        """Remember on disk how far a restore read: a worker restarted before it has
+        processed anything then reads only what came after, not the whole changelog again."""
+        self._write_offset()
+
     def _record_offset(self, offset: int) -> None:
         if offset <= self.offset:
             return
         self.offset = offset
+        self._write_offset()
+
+    def _write_offset(self) -> None:
         if self._offset_file is not None:
             partial = self._offset_file.with_suffix(".partial")
-            partial.write_text(str(offset))
+            partial.write_text(str(self.offset))
             os.replace(partial, self._offset_file)
 
     def close(self) -> None:
@@ -144,7 +153,7 @@ async def restore_tables(
         return 0
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
-        isolation_level="read_committed",
+        isolation_level="read_committed", **aiokafka_security(settings),
     )
     await consumer.start()
     try:
@@ -168,6 +177,8 @@ async def restore_tables(
                             "error": repr(error)})
                 read += len(records)
             behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
+        for table in tables.values():
+            table.restored()
         return read
     finally:
         await consumer.stop()

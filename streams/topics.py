@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
@@ -69,12 +70,14 @@ def ensure_topics(
     partitions: int,
     compacted: Iterable[str] = (),
     configs: Mapping[str, Mapping[str, str]] | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the topics in `names` that do not exist yet; existing ones are left as they are.
 
     Topics named in `compacted` (also created if not in `names`) get
     `cleanup.policy=compact`, for state where only the latest value per key matters;
     `configs` adds topic configs by name. The replication factor is the broker's default.
+    `security`: the connection's options (`leadscore.kafka_security`).
     """
     compacted = set(compacted)
     wanted = dict.fromkeys([*names, *sorted(compacted)])
@@ -92,7 +95,7 @@ def ensure_topics(
     ]
     if not new_topics:
         return
-    with admin_client(bootstrap_servers) as admin:
+    with admin_client(bootstrap_servers, security=security) as admin:
         response = admin.create_topics(new_topics, raise_errors=False)
     failures = [
         f"{topic['name']}: {for_code(topic['error_code']).__name__}"
@@ -124,7 +127,10 @@ def fits(key: bytes | None, value: bytes, max_bytes: int) -> bool:
     return BATCH_OVERHEAD + RECORD_OVERHEAD + len(key or b"") + len(value) <= max_bytes
 
 
-def wait_for_topics(bootstrap_servers: str, names: Iterable[str], timeout: float = 30.0) -> None:
+def wait_for_topics(
+    bootstrap_servers: str, names: Iterable[str], timeout: float = 30.0,
+    security: Mapping[str, Any] | None = None,
+) -> None:
     """Return once metadata lists every topic in `names` with a leader for each partition.
 
     CreateTopics answers once the controller has the topics; the broker's metadata follows a
@@ -133,7 +139,7 @@ def wait_for_topics(bootstrap_servers: str, names: Iterable[str], timeout: float
     """
     wanted = list(names)
     deadline = time.monotonic() + timeout
-    with admin_client(bootstrap_servers) as admin:
+    with admin_client(bootstrap_servers, security=security) as admin:
         while True:
             missing = [topic["name"] for topic in admin.describe_topics(wanted)
                        if topic["error_code"] or not topic["partitions"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from streams.dead_letters import Stage, counted, describe, letter, send
 
@@ -41,7 +42,7 @@ async def follow_versions(
             await send(producer, dead_letter_topic, dead, settings.message_max_bytes)
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **aiokafka_security(settings))
     await consumer.start()
     try:
         partition = TopicPartition(topic, 0)

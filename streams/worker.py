@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from leadscore.infra.processes import spawn
+from leadscore.kafka_security import aiokafka_security, kafka_python_security
 from leadscore.logs import configure_logging
 from leadscore.settings import Settings
 from routing.queue_api import queue_routes
@@ -46,17 +47,19 @@ def prepare_topics(settings: Settings) -> None:
     """Create every topic the pipeline reads or writes, with the settings each needs."""
     topics = topics_of(settings)
     changelog = topics.changelog
-    servers = settings.kafka_bootstrap_servers
-    ensure_topics(servers, topics.raw.values(), settings.raw_topic_partitions)
+    servers, security = settings.kafka_bootstrap_servers, kafka_python_security(settings)
+    ensure_topics(servers, topics.raw.values(), settings.raw_topic_partitions,
+                  security=security)
     ensure_topics(servers, [topics.events, topics.decisions, topics.dead_letter],
-                  settings.topic_partitions)
+                  settings.topic_partitions, security=security)
     # One changelog partition per `events` partition; compacted, but not before the outbox
     # publisher has had a day to read each record.
     ensure_topics(servers, [], settings.topic_partitions, compacted=[changelog],
-                  configs={changelog: {"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)}})
+                  configs={changelog: {"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)}},
+                  security=security)
     ensure_topics(servers, [topics.rules, topics.roster], 1,
-                  compacted=[topics.rules, topics.roster])
-    wait_for_topics(servers, topics.all())
+                  compacted=[topics.rules, topics.roster], security=security)
+    wait_for_topics(servers, topics.all(), security=security)
 
 
 def run_worker(settings: Settings) -> int:
@@ -91,6 +94,7 @@ async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | Non
     # Batches as large as the largest record: ingest produces a request as one batch.
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=1,
+        **aiokafka_security(settings),
         max_batch_size=settings.message_max_bytes, max_request_size=settings.message_max_bytes,
     )
     await producer.start()

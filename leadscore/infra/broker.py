@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from kafka.admin import KafkaAdminClient
 from kafka.protocol.broker_version_data import infer_broker_version_from_api_versions
@@ -22,19 +24,29 @@ class Broker:
     kind: str
     version: str
     bootstrap_servers: str
+    #: A SASL_PLAINTEXT listener, where the broker has one (Apache Kafka started from its
+    #: jars: `kafka_apache.SASL_USER`, PLAIN and SCRAM-SHA-512).
+    sasl_bootstrap_servers: str | None = None
+    #: A TLS listener and the CA file that signed its certificate, where the broker has one
+    #: (the same, where `openssl` is installed).
+    tls_bootstrap_servers: str | None = None
+    tls_cafile: Path | None = None
 
 
 @contextlib.contextmanager
 def admin_client(
-    bootstrap_servers: str, timeout_seconds: float = 10.0
+    bootstrap_servers: str, timeout_seconds: float = 10.0,
+    security: Mapping[str, Any] | None = None,
 ) -> Iterator[KafkaAdminClient]:
-    """A kafka-python admin client that gives up after `timeout_seconds`, closed on exit."""
+    """A kafka-python admin client that gives up after `timeout_seconds`, closed on exit;
+    `security` as `leadscore.kafka_security.kafka_python_security` makes it."""
     timeout_ms = int(timeout_seconds * 1000)
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         client_id="leadscore-admin",
         request_timeout_ms=timeout_ms,
         bootstrap_timeout_ms=timeout_ms,
+        **(security or {}),
     )
     try:
         yield admin

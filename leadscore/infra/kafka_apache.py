@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from leadscore.infra.broker import Broker, kafka_answers
+from leadscore.infra.certificates import make_certificates
 from leadscore.infra.processes import (
     free_port,
     server_dir,
@@ -140,21 +141,41 @@ def _cluster_id() -> str:
             return cluster_id
 
 
-def _server_properties(workdir: Path, port: int, controller_port: int) -> str:
+#: The SASL user of the test broker's SASL_PLAINTEXT listener, for PLAIN and SCRAM-SHA-512:
+#: the tests of leadscore's Kafka security settings connect as it.
+SASL_USER, SASL_PASSWORD = "leadscore", "leadscore-test-secret"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+def _server_properties(
+    workdir: Path, port: int, controller_port: int, sasl_port: int, tls_port: int | None,
+    keystore: Path | None,
+) -> str:
     # Test-suited single node: one replica for internal topics, few partitions for them
     # (the first consumer group otherwise waits for 50 offsets partitions), and no wait
     # for more group members before the first rebalance. Auto topic creation stays on,
     # Kafka's default, as on most clusters users run; leadscore creates its topics itself
     # (streams/topics.py) because consumers never trigger auto creation.
+    tls_listener = f",SSL://127.0.0.1:{tls_port}" if keystore else ""
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port},"
+        f"CONTROLLER://127.0.0.1:{controller_port}{tls_listener}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},"
+        f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}{tls_listener}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map="
+        "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL",
+        *(["ssl.keystore.type=PEM", f"ssl.keystore.location={keystore}"] if keystore else []),
+        f"sasl.enabled.mechanisms=PLAIN,{SCRAM_MECHANISM}",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_{SASL_USER}="{SASL_PASSWORD}";',
+        f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
         f"log.dirs={workdir / 'data'}",
         "offsets.topic.replication.factor=1",
         "offsets.topic.num.partitions=4",
@@ -177,17 +198,23 @@ def run_apache_kafka(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[Broker]
         raise RuntimeError("Apache Kafka needs Java 17 or newer and `java` is not on PATH.")
     classpath = f"{kafka_jars()}/*"
     with server_dir("kafka") as workdir:
-        port = controller_port = free_port()
-        while controller_port == port:
-            controller_port = free_port()
+        ports: set[int] = set()
+        while len(ports) < 4:
+            ports.add(free_port())
+        port, controller_port, sasl_port, tls_port = ports
+        tls = make_certificates(workdir / "tls")
         properties = workdir / "server.properties"
-        properties.write_text(_server_properties(workdir, port, controller_port))
+        properties.write_text(_server_properties(workdir, port, controller_port, sasl_port,
+                                                 tls_port, tls[0] if tls else None))
         (workdir / "log4j2.xml").write_text(_LOG4J2)
         java_command = [java, "-Xmx512m", f"-Dlog4j2.configurationFile={workdir / 'log4j2.xml'}",
                         "-cp", classpath]
         log_path = workdir / "kafka.log"
+        # The SCRAM user is stored with the cluster's metadata when the log is formatted.
         formatting = spawn([*java_command, "kafka.tools.StorageTool", "format",
-                            "-t", _cluster_id(), "-c", properties], log_path)
+                            "-t", _cluster_id(), "-c", properties, "--add-scram",
+                            f"{SCRAM_MECHANISM}=[name={SASL_USER},password={SASL_PASSWORD}]"],
+                           log_path)
         code = formatting.wait()
         stop(formatting)
         if code != 0:
@@ -198,6 +225,9 @@ def run_apache_kafka(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[Broker]
             wait_until_ready(process, lambda: kafka_answers(bootstrap),
                              name=f"Apache Kafka {KAFKA_VERSION}", log_path=log_path,
                              timeout=timeout)
-            yield Broker("apache", f"Apache Kafka {KAFKA_VERSION}", bootstrap)
+            yield Broker("apache", f"Apache Kafka {KAFKA_VERSION}", bootstrap,
+                         sasl_bootstrap_servers=f"127.0.0.1:{sasl_port}",
+                         tls_bootstrap_servers=f"127.0.0.1:{tls_port}" if tls else None,
+                         tls_cafile=tls[1] if tls else None)
         finally:
             stop(process)
