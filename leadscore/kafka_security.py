@@ -17,11 +17,8 @@ from leadscore.settings import Settings
 
 def aiokafka_security(settings: Settings) -> dict[str, Any]:
     """Keyword options for an `AIOKafkaProducer` or `AIOKafkaConsumer`."""
-    protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL_"):
-        options.update(_sasl(settings))
-    if protocol.endswith("SSL"):
+    options = _protocol_and_sasl(settings)
+    if settings.kafka_security_protocol.endswith("SSL"):
         options["ssl_context"] = create_ssl_context(
             cafile=_text(settings.kafka_ssl_cafile), certfile=_text(settings.kafka_ssl_certfile),
             keyfile=_text(settings.kafka_ssl_keyfile))
@@ -30,22 +27,23 @@ def aiokafka_security(settings: Settings) -> dict[str, Any]:
 
 def kafka_python_security(settings: Settings) -> dict[str, Any]:
     """Keyword options for a kafka-python client (producer, consumer, admin)."""
-    protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL_"):
-        options.update(_sasl(settings))
-    if protocol.endswith("SSL"):
+    options = _protocol_and_sasl(settings)
+    if settings.kafka_security_protocol.endswith("SSL"):
         options.update(ssl_cafile=_text(settings.kafka_ssl_cafile),
                        ssl_certfile=_text(settings.kafka_ssl_certfile),
                        ssl_keyfile=_text(settings.kafka_ssl_keyfile))
     return options
 
 
-def _sasl(settings: Settings) -> dict[str, Any]:
-    password = settings.kafka_sasl_password
-    return {"sasl_mechanism": settings.kafka_sasl_mechanism,
-            "sasl_plain_username": settings.kafka_sasl_username,
-            "sasl_plain_password": password.get_secret_value() if password else None}
+def _protocol_and_sasl(settings: Settings) -> dict[str, Any]:
+    """What both libraries name alike."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                       sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=password.get_secret_value() if password else None)
+    return options
 
 
 def _text(path: Any) -> str | None:

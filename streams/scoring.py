@@ -279,9 +279,11 @@ def outbox(
             yield "forward", target, {**message, "origin": _origin(position, number)}
 
 
-#: An entry of a key never seen; `encode_entry` leaves out what equals it.
-_EMPTY: Entry = {"state": None, "links": [], "moved_to": None, "awaiting": None, "pending": [],
-                 "decisions": [], "forwards": [], "offset": -1, "origins": {}, "received": None}
+def _empty() -> Entry:
+    """The entry of a key never seen (new lists and dicts each time: entries are changed in
+    place)."""
+    return {"state": None, "links": [], "moved_to": None, "awaiting": None, "pending": [],
+            "decisions": [], "forwards": [], "offset": -1, "origins": {}, "received": None}
 
 
 def encode_entry(entry: Entry) -> bytes:
@@ -296,16 +298,17 @@ _KEPT = frozenset(("state", "offset"))
 
 def decode_entry(value: bytes) -> Entry:
     """An entry from its changelog record (of this version or an older one)."""
-    entry: Entry = {**_EMPTY, **orjson.loads(value)}
+    entry = _empty()
+    entry.update(orjson.loads(value))
     return entry
 
 
 def _fresh(entry: Entry | None) -> Entry:
     """A working copy of `entry` with an empty outbox (the last one is already durable)."""
     if entry is None:
-        return {**_EMPTY, "links": [], "pending": [], "decisions": [], "forwards": [],
-                "origins": {}}
-    return {**_EMPTY, **entry, "pending": list(entry["pending"]), "decisions": [],
+        return _empty()
+    # (An entry an older version stored in RocksDB may lack `offset`, `origins`, `received`.)
+    return {**_empty(), **entry, "pending": list(entry["pending"]), "decisions": [],
             "forwards": [], "received": None}
 
 
