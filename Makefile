@@ -29,6 +29,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench.decay_index
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.speed_to_lead
+	$(BIN)/python -m bench.scaling
+	$(BIN)/python -m bench.restore
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -180,13 +180,17 @@ def latency(name: str, bootstrap: str, work: Path, rate: int, seconds: int) -> t
     settings = isolated(name, bootstrap, work, "latency")
     lines = list(generate(rate * seconds, max(rate * seconds // 5, 1), seed=9))
     with pipeline(name, settings, work):
-        latencies = asyncio.run(paced(settings, lines, rate))
-    latencies.sort()
+        latencies = sorted(latency for _, latency in asyncio.run(paced(settings, lines, rate)))
     return (latencies[len(latencies) // 2] * 1e3, latencies[int(len(latencies) * 0.99)] * 1e3)
 
 
-async def paced(settings: Settings, lines: list[bytes], rate: int) -> list[float]:
-    """Produce `lines` at `rate`/s; latency per event id until its first decision."""
+async def paced(
+    settings: Settings, lines: list[bytes], rate: int,
+    on_start: Callable[[], object] | None = None,
+) -> list[tuple[float, float]]:
+    """Produce `lines` at `rate`/s; for each event id decided, (when it was sent, seconds
+    from the start; its latency until its first decision). `on_start` is called as the
+    first line is sent, once the pipeline has decided a warm-up event."""
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     consumer = AIOKafkaConsumer(topics_of(settings).decisions,
@@ -208,6 +212,8 @@ async def paced(settings: Settings, lines: list[bytes], rate: int) -> list[float
     step = 0.01
     per_step = max(1, int(rate * step))
     started = time.perf_counter()
+    if on_start is not None:
+        on_start()
     for index in range(0, len(lines), per_step):
         for line in lines[index:index + per_step]:
             event_id = orjson.loads(line).get("id")
@@ -221,7 +227,8 @@ async def paced(settings: Settings, lines: list[bytes], rate: int) -> list[float
     receiver.cancel()
     await producer.stop()
     await consumer.stop()
-    return [seen[event_id] - at for event_id, at in sent.items() if event_id in seen]
+    return [(at - started, seen[event_id] - at) for event_id, at in sent.items()
+            if event_id in seen]
 
 
 async def _warm_up(

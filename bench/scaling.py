@@ -101,16 +101,19 @@ def rebalance(bootstrap: str, work: Path, rate: int) -> tuple[float, float, floa
         second: list[Popen[bytes]] = []
         join = threading.Timer(JOIN_AT, lambda: second.append(_start(settings, work, 1)))
         leave = threading.Timer(LEAVE_AT, lambda: stop(second[0]))
-        join.start()
-        leave.start()
+        def start_clock() -> None:
+            join.start()
+            leave.start()
+
         try:
-            latencies = asyncio.run(paced(settings, lines, rate))
+            latencies = asyncio.run(paced(settings, lines, rate, on_start=start_clock))
         finally:
             join.cancel()
-            leave.join()
-    # `paced` sends the lines in order at `rate`: the nth was sent at about n / rate s.
+            leave.cancel()
+            for process in second:
+                stop(process)
     def window(start: float, end: float) -> list[float]:
-        return [ms for n, ms in enumerate(x * 1e3 for x in latencies) if start <= n / rate < end]
+        return [latency * 1e3 for sent, latency in latencies if start <= sent < end]
 
     steady = sorted(window(2.0, JOIN_AT))
     return (steady[int(len(steady) * 0.99)], max(window(JOIN_AT, JOIN_AT + WINDOW)),
