@@ -6,6 +6,7 @@ receive; leads are assigned once and fairly across workers, whatever dies meanwh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import redis
 from kafka import KafkaProducer
 
 from leadscore.infra.broker import Broker
+from leadscore.infra.redis_local import run_tls_redis
 from leadscore.settings import Settings
 from routing.roster import ROSTER_KEY
 from routing.roster import published as published_roster
@@ -442,3 +444,21 @@ def test_routing_runs_as_a_redis_acl_user_held_to_its_own_keys(
     finally:
         admin.acl_deluser(unique)
         admin.close()
+
+
+def test_routing_runs_over_tls_to_redis(
+    broker: Broker, unique: str, tmp_path: Path, receivers: tuple[Webhook, Mailbox],
+) -> None:
+    """The `rediss://` URL of docs/operations.md, against a server that speaks only TLS."""
+    webhook, mailbox = receivers
+    with contextlib.ExitStack() as stack:
+        try:
+            url, _ = stack.enter_context(run_tls_redis())
+        except RuntimeError as error:
+            pytest.skip(f"no TLS Redis here: {error}")
+        settings = routing_settings(broker, url, unique, tmp_path,
+                                    roster(webhook, mailbox, channels="hook"))
+        with running_worker(settings, tmp_path / "worker.log") as worker:
+            post_forms(worker, ["tls@acme.example"])
+            wait_for(lambda: bool(webhook.delivered()), 30, lambda: worker.log()[-3000:])
+            assert '"level":"error"' not in worker.log()

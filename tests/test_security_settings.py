@@ -106,8 +106,8 @@ def test_a_wrong_password_stops_the_worker_before_it_starts(
 
 
 def test_a_rediss_url_gives_routing_a_tls_connection_as_the_acl_user_with_its_ca() -> None:
-    """What docs/operations.md tells users to write. (No TLS Redis runs here: the bundled
-    Valkey is built without TLS; the ACL user is tested live in test_routing_live.)"""
+    """What docs/operations.md tells users to write, read as redis-py reads it (a worker
+    routing over TLS, and one as the ACL user, run in test_routing_live)."""
     from redis.asyncio import Redis
     from redis.asyncio.connection import SSLConnection
 

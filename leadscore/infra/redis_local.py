@@ -8,6 +8,7 @@ loopback port, so every session starts empty and leaves nothing on disk.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.resources
 import os
 import shutil
@@ -17,7 +18,15 @@ from pathlib import Path
 
 import redis
 
-from leadscore.infra.processes import free_port, server_dir, spawn, stop, wait_until_ready
+from leadscore.infra.certificates import make_certificates
+from leadscore.infra.processes import (
+    ServerStartError,
+    free_port,
+    server_dir,
+    spawn,
+    stop,
+    wait_until_ready,
+)
 
 START_TIMEOUT_SECONDS = 20.0
 
@@ -76,6 +85,46 @@ def run_local_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
             yield url
         finally:
             stop(process)
+
+
+@contextlib.contextmanager
+def run_tls_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[tuple[str, str]]:
+    """A throwaway server that speaks only TLS, with a certificate from a throwaway CA; yields
+    (its `rediss://` URL naming the CA, the CA file). Tries the servers on PATH, then the
+    bundled one, for one built with TLS (Debian's `redis-server` is; the bundled Valkey is
+    not); a RuntimeError when none is, or `openssl` is missing."""
+    with server_dir("redis-tls") as workdir:
+        certificates = make_certificates(workdir / "tls")
+        if certificates is None:
+            raise RuntimeError("a TLS Redis needs `openssl` to make its certificate")
+        ca = certificates[1]
+        candidates = [Path(found) for name in ("redis-server", "valkey-server")
+                      if (found := shutil.which(name))]
+        for binary in dict.fromkeys([*candidates, redis_binary()]):
+            port = free_port()
+            url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
+            log_path = workdir / f"{binary.name}.log"
+            process = spawn(
+                [binary, "--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
+                 "--tls-cert-file", ca.with_name("server.crt"),
+                 "--tls-key-file", ca.with_name("server.key"), "--tls-ca-cert-file", ca,
+                 "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+                 "--dir", workdir],
+                log_path,
+            )
+            try:
+                wait_until_ready(process, functools.partial(redis_answers, url),
+                                 name=binary.name, log_path=log_path, timeout=timeout)
+            except ServerStartError:
+                stop(process)
+                continue  # built without TLS: try the next one
+            try:
+                yield url, str(ca)
+                return
+            finally:
+                stop(process)
+        raise RuntimeError("no Redis or Valkey server built with TLS here (Debian's "
+                           "`redis-server` package is)")
 
 
 @contextlib.contextmanager
