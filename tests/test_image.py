@@ -36,7 +36,8 @@ from streams.topics import topics_of
 from streams.worker import prepare_topics
 from tests.live import wait_for, wait_for_records
 
-pytestmark = pytest.mark.kafka
+# Building on a clean machine (debootstrap, then pip in the build) takes 3 to 4 minutes.
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "localhost/leadscore-test-base:bookworm"
