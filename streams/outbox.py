@@ -48,7 +48,7 @@ async def publish_outbox(pipeline: Pipeline) -> None:
         group_id=f"{settings.app_id}-outbox",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=5,
+        fetch_max_wait_ms=20,
     )
     await consumer.start()
     uncommitted, next_commit = False, 0.0

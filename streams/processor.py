@@ -91,7 +91,7 @@ async def run_processor(pipeline: Pipeline) -> None:
         auto_offset_reset="earliest",
         # A fetch waits this long for partitions with nothing new, and meanwhile holds back
         # the others' next fetch: this bounds the latency a quiet partition adds.
-        fetch_max_wait_ms=5,
+        fetch_max_wait_ms=20,
         session_timeout_ms=int(settings.session_timeout_seconds * 1000),
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_seconds / 3) * 1000),
     )
