@@ -36,7 +36,15 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from leadscore.kafka_security import aiokafka_security
 from scoring_rules import RuleSet
 from streams import metrics
-from streams.dead_letters import DeadLetter, as_record, counted, describe, letter, unrecorded
+from streams.dead_letters import (
+    DeadLetter,
+    as_record,
+    counted,
+    describe,
+    letter,
+    send,
+    unrecorded,
+)
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.pipeline import COMMIT_SECONDS, Pipeline
@@ -286,7 +294,15 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         async with processor.lock:
             read = await restore_tables(pipeline.settings, pipeline.topics.changelog, gained)
             for partition, table in gained.items():
-                index = rebuild_index(pipeline.rules, table, list(table))
+                index, unreadable = rebuild_index(pipeline.rules, table, list(table))
+                for key, error in unreadable:
+                    where = unrecorded(pipeline.topics.changelog, partition, key)
+                    reason = f"the prospect's stored entry cannot be read: {describe(error)}"
+                    # Bad input (the changelog holds what no stage of ours writes): no
+                    # traceback in the log; the reason names the error.
+                    await send(pipeline.producer, pipeline.topics.dead_letter,
+                               counted(letter("score", reason, where, "changelog")),
+                               pipeline.settings.message_max_bytes)
                 processor.owned[partition] = Owned(table, index,
                                                    PartitionClock(time.monotonic()))
         health.restoring = 0

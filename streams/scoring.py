@@ -253,13 +253,22 @@ def _decay(rules: RuleSet, table: Table, index: DueIndex, key: str, now: datetim
     _store(rules, table, index, key, entry, state)
 
 
-def rebuild_index(rules: RuleSet, table: Table, keys: list[str]) -> DueIndex:
-    """Index `keys` by due time: done once per partition after a (re)assignment."""
+def rebuild_index(
+    rules: RuleSet, table: Table, keys: list[str]
+) -> tuple[DueIndex, list[tuple[str, Exception]]]:
+    """Index `keys` by due time: done once per partition after a (re)assignment. Returns
+    the index, and the keys whose stored entry cannot be read, with the error: they are
+    left out (their events are set aside when scored), so one bad changelog record cannot
+    stop a worker from taking its partition, again at every restart."""
     index = DueIndex()
+    failed = []
     for key in keys:
-        entry = table.get(key)
-        index.schedule(key, _due(rules, key, _state(entry) if entry else None))
-    return index
+        try:
+            entry = table.get(key)
+            index.schedule(key, _due(rules, key, _state(entry) if entry else None))
+        except Exception as error:
+            failed.append((key, error))
+    return index, failed
 
 
 def outbox(

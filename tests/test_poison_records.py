@@ -117,13 +117,19 @@ def test_every_consumer_sets_a_poison_record_aside_and_goes_on_even_after_a_rest
         assert 'leadscore_dead_letters_total{source="events",stage="score"} 4.0' in metrics
         assert 'leadscore_dead_letters_total{source="forms",stage="parse"} 1.0' in metrics
 
-    # A restart reads the uncommitted tail and the rules topic again: no crash loop.
+    # A restart reads the uncommitted tail and the rules topic again, and restores the tables
+    # from a changelog holding a record that is JSON but no entry: no crash loop.
+    produce(settings, topics_of(settings).changelog, [(b"bad@acme.example", b'{"state": 5}')])
     later = f"later-{uuid.uuid4().hex[:6]}@acme.example"
     with running_worker(settings, tmp_path / "second.log") as worker:
         produce(settings, topics_of(settings).raw["canonical"],
                 [(None, page_view("later-1", later))])
         assert len(decisions_of(settings, worker, later, 2)) == 2
         assert worker.process.poll() is None
+        unreadable = [letter for letter in letters_of(settings, worker, 8)
+                      if letter["source"] == "changelog"]
+        assert [letter["key"] for letter in unreadable] == ["bad@acme.example"]
+        assert "stored entry cannot be read" in unreadable[0]["reason"]
         assert "Traceback" not in worker.log().replace('"logger":"leadscore.dead_letters"', "")
 
 

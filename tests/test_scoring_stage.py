@@ -21,8 +21,9 @@ from leadscore.events import Event
 from scoring_rules import RuleSet, replay_lines
 from scoring_rules.state import REMEMBERED_EVENT_IDS
 from streams.due_index import DueIndex
-from streams.scoring import Entry, Message, event_message, handle, outbox
+from streams.scoring import Entry, Message, event_message, handle, outbox, rebuild_index
 from streams.sources import map_raw
+from streams.store import Table
 from tests.scoring_events import default_rules
 
 PARTITIONS = 4
@@ -196,3 +197,26 @@ def example_lines() -> list[bytes]:
     path = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
     return [line for line in path.read_bytes().splitlines() if line.strip()]
 
+
+
+def test_a_stored_entry_that_cannot_be_read_is_left_out_of_the_index_not_fatal() -> None:
+    """A changelog record that is JSON but no entry of ours must not stop a worker from
+    taking its partition (at every restart, as it is restored again)."""
+    rules = default_rules()
+    table = Table({}, None)
+    index = DueIndex()
+    event = Event.model_validate(orjson.loads(page_view_line("e1", "ok@acme.example")))
+    handle(rules, table, index, "ok@acme.example", event_message(event.model_dump(mode="json")))
+    [(_, good)] = table.take_changes()
+    table.restore("ok@acme.example", good, 0)
+    table.restore("bad@acme.example", b'{"state": 5}', 1)
+    rebuilt, failed = rebuild_index(rules, table, list(table))
+    assert [key for key, _ in failed] == ["bad@acme.example"]
+    assert len(rebuilt) == 1  # the readable prospect is due for its decay
+
+
+def page_view_line(event_id: str, email: str) -> bytes:
+    return orjson.dumps({
+        "id": event_id, "type": "web.page_view", "occurred_at": "2026-03-02T10:00:00Z",
+        "prospect": {"email": email},
+        "properties": {"url": "https://acme.example/pricing", "visit_id": "s1"}})
