@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from leadscore.decisions import ANON_PREFIX
+
 #: The event types the shipped rules and sources use, with their properties. Sources may
 #: declare more (see `streams.sources`); the rule checker accepts both.
 EVENT_TYPES: dict[str, str] = {
@@ -95,10 +97,14 @@ class ProspectRef(BaseModel):
 
     @property
     def key(self) -> str:
-        """The prospect's state key: the lowercased email, else `anon:<anonymous_id>`."""
-        if self.email:
-            return self.email.strip().lower()
-        return f"anon:{self.anonymous_id}"
+        return state_key(self.email, self.anonymous_id)
+
+
+def state_key(email: str | None, anonymous_id: str | None) -> str:
+    """A prospect's state key: the lowercased email, else `anon:<anonymous_id>`."""
+    if email:
+        return email.strip().lower()
+    return f"{ANON_PREFIX}{anonymous_id}"
 
 
 class AccountRef(BaseModel):

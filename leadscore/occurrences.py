@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from leadscore.decisions import ANON_PREFIX
 from leadscore.events import (
     EARLIEST_SECONDS,
     LATEST_SECONDS,
@@ -19,6 +18,7 @@ from leadscore.events import (
     MAX_EMAIL_LENGTH,
     MAX_ID_LENGTH,
     Event,
+    state_key,
 )
 
 #: The fields of a valid event the engine reads: (id, type, time in epoch seconds, the
@@ -116,6 +116,5 @@ def occurrence_of(data: Any) -> Occurrence:
 
 
 def prospect_key(occurrence: Occurrence) -> str:
-    """The state key of the event's prospect, as `ProspectRef.key` makes it."""
-    email, anonymous_id = occurrence[4], occurrence[5]
-    return email.strip().lower() if email else ANON_PREFIX + (anonymous_id or "")
+    """The state key of the event's prospect."""
+    return state_key(occurrence[4], occurrence[5])

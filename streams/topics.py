@@ -117,14 +117,17 @@ BATCH_OVERHEAD = 128
 
 def batch_size(records: Iterable[tuple[bytes | None, bytes]]) -> int:
     """The most bytes a batch of these (key, value) records takes."""
-    return BATCH_OVERHEAD + sum(len(key or b"") + len(value) + RECORD_OVERHEAD
-                                for key, value in records)
+    return BATCH_OVERHEAD + sum(_record_size(key, value) for key, value in records)
 
 
 def fits(key: bytes | None, value: bytes, max_bytes: int) -> bool:
     """Whether a record with `key` and `value` fits the record size limit `max_bytes` (the
     broker's limit is on a batch: this is a batch of that one record)."""
-    return BATCH_OVERHEAD + RECORD_OVERHEAD + len(key or b"") + len(value) <= max_bytes
+    return BATCH_OVERHEAD + _record_size(key, value) <= max_bytes
+
+
+def _record_size(key: bytes | None, value: bytes) -> int:
+    return len(key or b"") + len(value) + RECORD_OVERHEAD
 
 
 def wait_for_topics(
