@@ -453,7 +453,7 @@ def test_routing_runs_over_tls_to_redis(
     webhook, mailbox = receivers
     with contextlib.ExitStack() as stack:
         try:
-            url, _ = stack.enter_context(run_tls_redis())
+            url = stack.enter_context(run_tls_redis())
         except RuntimeError as error:
             pytest.skip(f"no TLS Redis here: {error}")
         settings = routing_settings(broker, url, unique, tmp_path,

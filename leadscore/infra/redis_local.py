@@ -69,30 +69,19 @@ def redis_answers(url: str) -> bool:
 @contextlib.contextmanager
 def run_local_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
     """Start a throwaway server and yield its URL; stop it on exit."""
-    binary = redis_binary()
     with server_dir("redis") as workdir:
         port = free_port()
-        log_path = workdir / "redis.log"
-        process = spawn(
-            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            log_path,
-        )
         url = f"redis://127.0.0.1:{port}/0"
-        try:
-            wait_until_ready(process, lambda: redis_answers(url), name=binary.name,
-                             log_path=log_path, timeout=timeout)
+        with _serving(redis_binary(), ["--port", str(port)], url, workdir, timeout):
             yield url
-        finally:
-            stop(process)
 
 
 @contextlib.contextmanager
-def run_tls_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[tuple[str, str]]:
+def run_tls_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
     """A throwaway server that speaks only TLS, with a certificate from a throwaway CA; yields
-    (its `rediss://` URL naming the CA, the CA file). Tries the servers on PATH, then the
-    bundled one, for one built with TLS (Debian's `redis-server` is; the bundled Valkey is
-    not); a RuntimeError when none is, or `openssl` is missing."""
+    its `rediss://` URL, which names the CA. Tries the servers on PATH, then the bundled one,
+    for one built with TLS (Debian's `redis-server` is; the bundled Valkey is not); a
+    RuntimeError when none is, or `openssl` is missing."""
     with server_dir("redis-tls") as workdir:
         certificates = make_certificates(workdir / "tls")
         if certificates is None:
@@ -103,28 +92,36 @@ def run_tls_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[tuple[str,
         for binary in dict.fromkeys([*candidates, redis_binary()]):
             port = free_port()
             url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
-            log_path = workdir / f"{binary.name}.log"
-            process = spawn(
-                [binary, "--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
-                 "--tls-cert-file", ca.with_name("server.crt"),
-                 "--tls-key-file", ca.with_name("server.key"), "--tls-ca-cert-file", ca,
-                 "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
-                 "--dir", workdir],
-                log_path,
-            )
-            try:
-                wait_until_ready(process, functools.partial(redis_answers, url),
-                                 name=binary.name, log_path=log_path, timeout=timeout)
-            except ServerStartError:
-                stop(process)
-                continue  # built without TLS: try the next one
-            try:
-                yield url, str(ca)
+            listen = ["--port", "0", "--tls-port", str(port),
+                      "--tls-cert-file", str(ca.with_name("server.crt")),
+                      "--tls-key-file", str(ca.with_name("server.key")),
+                      "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(_serving(binary, listen, url, workdir, timeout))
+                except ServerStartError:
+                    continue  # built without TLS: try the next one
+                yield url
                 return
-            finally:
-                stop(process)
         raise RuntimeError("no Redis or Valkey server built with TLS here (Debian's "
                            "`redis-server` package is)")
+
+
+@contextlib.contextmanager
+def _serving(
+    binary: Path, listen: list[str], url: str, workdir: Path, timeout: float
+) -> Iterator[None]:
+    """`binary` listening as `listen` says, with no persistence, until the block ends;
+    a ServerStartError (the process stopped) if it does not answer at `url` in time."""
+    log_path = workdir / f"{binary.name}.log"
+    process = spawn([binary, "--bind", "127.0.0.1", *listen, "--save", "",
+                     "--appendonly", "no", "--dir", workdir], log_path)
+    try:
+        wait_until_ready(process, functools.partial(redis_answers, url), name=binary.name,
+                         log_path=log_path, timeout=timeout)
+        yield
+    finally:
+        stop(process)
 
 
 @contextlib.contextmanager
