@@ -295,14 +295,16 @@ def _empty() -> Entry:
             "decisions": [], "forwards": [], "offset": -1, "origins": {}, "received": None}
 
 
+#: Fields written even when empty: a record always says the state (null: none yet) and
+#: how far its key got in `events`.
+_KEPT = frozenset(("state", "offset"))
+
+
 def encode_entry(entry: Entry) -> bytes:
     """The entry as its changelog record (and what a table stores): JSON, without the fields
     that hold nothing (most entries have no links, parked events or forwards)."""
     return orjson.dumps({name: value for name, value in entry.items()
                          if value or name in _KEPT})
-
-
-_KEPT = frozenset(("state", "offset"))
 
 
 def decode_entry(value: bytes) -> Entry:
