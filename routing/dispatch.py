@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from routing import metrics
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Retry
 from routing.roster import Channel
 from routing.store import StreamReader
+from streams.dead_letters import DeadLetter, counted, letter, unrecorded
 
 log = logging.getLogger("leadscore.alerts")
 
@@ -49,6 +51,8 @@ class Dispatcher:
     reader: StreamReader
     prefix: str
     http: Any
+    #: Sends a dead letter (an entry that holds no alert) to the dead-letter topic.
+    set_aside: Callable[[DeadLetter], Awaitable[None]]
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     last_sent: float = 0.0
 
@@ -74,9 +78,11 @@ async def run_dispatcher(dispatcher: Dispatcher) -> None:
                 if entry in dispatcher.in_flight:
                     continue
                 alert = _alert(fields)
-                if alert is None:  # not an alert of ours: drop it
-                    log.error("alerts: an unreadable entry was dropped",
-                              extra={"channel": dispatcher.name, "entry": entry})
+                if alert is None:  # not an alert of ours: set aside, and go on
+                    where = unrecorded(reader.stream, 0, entry, fields.get(b"alert"))
+                    await dispatcher.set_aside(counted(letter(
+                        "route", f"an entry ({entry}) of the {dispatcher.name} channel's "
+                        "stream that holds no alert", where, "alerts")))
                     await reader.done(entry)
                     continue
                 dispatcher.in_flight[entry] = asyncio.create_task(

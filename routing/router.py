@@ -13,6 +13,7 @@ nothing. While Redis is down, routing waits and retries: it delays leads, never 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -217,9 +218,12 @@ async def watch_sla(routing: Routing) -> None:
                                     datetime.fromtimestamp(timer.due, UTC))
                 except RedisError:
                     raise
-                except Exception:  # a bug of ours, or a roster without the lead's team or rep
-                    log.exception("routing: an SLA step failed and is dropped",
-                                  extra={"timer": member})
+                except Exception as error:  # a bug of ours, a roster without the lead's
+                    # team or rep, or a timer no step of ours wrote: set aside, and go on
+                    where = unrecorded(f"{routing.store.p}sla", 0, member)
+                    await _set_aside(routing, counted(letter(
+                        "route", f"an SLA step that failed and is dropped: {describe(error)}",
+                        where, "sla", error), error))
                     await routing.store.step(member, member.partition("|")[0], (), None, [])
         except RedisError as error:
             redis_down(error)
@@ -312,7 +316,7 @@ def _start_dispatchers(routing: Routing) -> None:
                               routing.consumer_name,
                               int(routing.settings.routing_takeover_seconds * 1000))
         dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
-                                routing.http)
+                                routing.http, functools.partial(_set_aside, routing))
         routing.dispatchers[name] = (asyncio.create_task(run_dispatcher(dispatcher)), config)
 
 

@@ -87,8 +87,9 @@ def redrive(
         futures = []
         for dead in letters:
             where = f"{dead['topic']}/{dead['partition']}@{dead['offset']}"
-            if dead["stage"] not in REDRIVABLE:
-                outcome.skipped.append((where, _NOT_REDRIVABLE[dead["stage"]]))
+            why_not = not_redrivable(dead)
+            if why_not is not None:
+                outcome.skipped.append((where, why_not))
                 continue
             value = raw_bytes(dead)
             if value is None:
@@ -106,6 +107,16 @@ def redrive(
     finally:
         producer.close()
     return outcome
+
+
+def not_redrivable(dead: DeadLetter) -> str | None:
+    """Why `dead` cannot be sent back to where it was read, or None if it can."""
+    if dead["stage"] not in REDRIVABLE:
+        return _NOT_REDRIVABLE[dead["stage"]]
+    if dead["offset"] < 0:
+        return ("made from no Kafka record (a table entry, a Redis stream entry): nothing to "
+                "send back; see its reason")
+    return None
 
 
 _NOT_REDRIVABLE = {

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import orjson
 
-from streams.dead_letters import as_record, letter, raw_bytes
-from streams.redrive import Selection, summarise, without_origin
+from streams.dead_letters import as_record, letter, raw_bytes, unrecorded
+from streams.redrive import Selection, not_redrivable, summarise, without_origin
 from streams.topics import fits
 
 
@@ -58,3 +58,16 @@ def test_letters_are_chosen_and_counted_by_source_stage_and_reason() -> None:
     assert [d["reason"] for d in letters if since(d)] == [
         "submitted_at: bad 1", "submitted_at: bad 2"]
     assert [d["stage"] for d in letters if Selection(reason="INVALID")(d)] == ["score"]
+
+
+def test_a_letter_made_from_no_kafka_record_is_never_sent_back_to_its_topic() -> None:
+    """A table entry or a Redis stream entry has no topic to go back to: the changelog is
+    the table's own, and a Redis stream's name is no topic at all."""
+    table = letter("score", "unreadable", unrecorded("p-changelog", 2, "ana@acme.example"),
+                   "changelog")
+    stream = letter("route", "no alert", unrecorded("{p}:alerts:hook", 0, "1-0", b"x"), "alerts")
+    for dead in (table, stream):
+        assert "made from no Kafka record" in (not_redrivable(dead) or "")
+    assert not_redrivable(letter("parse", "not JSON", record(b"{"), "forms")) is None
+    assert "fix the files" in (not_redrivable(letter("rules", "bad", record(b"{}"), "rules"))
+                               or "")

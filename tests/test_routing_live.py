@@ -27,8 +27,10 @@ from kafka import KafkaProducer
 from leadscore.infra.broker import Broker
 from leadscore.infra.redis_local import run_tls_redis
 from leadscore.settings import Settings
+from routing.dispatch import alerts_stream
 from routing.roster import ROSTER_KEY
 from routing.roster import published as published_roster
+from routing.store import prefix
 from streams.topics import topics_of
 from streams.worker import worker_env
 from tests.live import (
@@ -462,3 +464,24 @@ def test_routing_runs_over_tls_to_redis(
             post_forms(worker, ["tls@acme.example"])
             wait_for(lambda: bool(webhook.delivered()), 30, lambda: worker.log()[-3000:])
             assert '"level":"error"' not in worker.log()
+
+
+def test_a_redis_entry_that_holds_no_alert_or_step_is_set_aside_and_routing_goes_on(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    webhook, mailbox = receivers
+    settings = routing_settings(broker, redis_url, unique, tmp_path,
+                                roster(webhook, mailbox, channels="hook"))
+    client = redis.Redis.from_url(redis_url)
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        client.xadd(alerts_stream(prefix(unique), "hook"), {"alert": b"\xff not an alert"})
+        client.zadd(f"{prefix(unique)}sla", {"not|a|timer": time.time()})
+        with reading(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter) as dead:
+            letters = dead.wait_for(2, 30, worker)
+        assert sorted((d["stage"], d["source"]) for d in letters) == [
+            ("route", "alerts"), ("route", "sla")]
+        assert all(d["offset"] == -1 and d["reason"] for d in letters)
+        post_forms(worker, ["after@acme.example"])
+        wait_for(lambda: bool(webhook.delivered()), 30, lambda: worker.log()[-3000:])
+    client.close()
