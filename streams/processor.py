@@ -50,7 +50,7 @@ from streams.outbox import (
     start_marks,
 )
 from streams.pipeline import COMMIT_SECONDS, Pipeline
-from streams.produce import Enqueued, Record, acknowledged, enqueue, produce
+from streams.produce import Record, produce
 from streams.scoring import (
     Entry,
     event_message,
@@ -84,8 +84,6 @@ class Processor:
     consumer: AIOKafkaConsumer
     #: Commits how far the outboxes of the owned partitions are published (`streams.outbox`).
     marks: AIOKafkaConsumer
-    #: What was handed to the client since the last commit, which waits for it.
-    unacknowledged: list[Enqueued] = field(default_factory=list)
     owned: dict[int, Owned] = field(default_factory=dict)
     #: Held while a batch is processed, so a revocation waits for its commit.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -152,12 +150,7 @@ async def _process(
     changes = {partition: _write_changes(pipeline, partition,
                                          processor.owned[partition].table, out)
                for partition in touched}
-    # Only the changelog's acknowledgements are waited for here: the outboxes are published
-    # once the changes are durable. The rest (the mapped events, dead letters, outboxes) is
-    # waited for by the commit, so the next batch does not wait a round trip to the broker.
-    enqueued = await enqueue(pipeline.producer, out)
-    processor.unacknowledged.append(enqueued)
-    written = await acknowledged([sent for sent in enqueued if sent[0].topic == topics.changelog])
+    written = await produce(pipeline.producer, out)
     # The changes are durable: publish what they decided (`streams.outbox`).
     outboxes: list[Record] = []
     for partition, changed in changes.items():
@@ -169,24 +162,19 @@ async def _process(
                           for offset, (name, entry) in zip(offsets, changed, strict=True)],
                          outboxes)
     if outboxes:
-        processor.unacknowledged.append(await enqueue(pipeline.producer, outboxes))
+        await produce(pipeline.producer, outboxes)
     processor.uncommitted = processor.uncommitted or bool(batches) or bool(outboxes)
     if processor.uncommitted and time.monotonic() >= processor.next_commit:
-        await _commit(processor)
+        await processor.consumer.commit()
+        await commit_marks(processor.marks, pipeline, _published(processor.owned))
         processor.uncommitted = False
         processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
-async def _commit(processor: Processor) -> None:
-    """Once everything handed to the client is acknowledged, commit the outbox marks (the
-    changelog offset before which each partition's outboxes are published: all its table
-    holds) and the input offsets."""
-    for enqueued in processor.unacknowledged:
-        await acknowledged(enqueued)
-    processor.unacknowledged.clear()
-    await commit_marks(processor.marks, processor.pipeline,
-                       {partition: o.table.offset + 1 for partition, o in processor.owned.items()})
-    await processor.consumer.commit()
+def _published(owned: dict[int, Owned]) -> dict[int, int]:
+    """The marks: the changelog offset before which each partition's outboxes are published
+    (all its table holds, once a batch's outboxes are acknowledged)."""
+    return {partition: o.table.offset + 1 for partition, o in owned.items()}
 
 
 def _write_changes(
@@ -312,11 +300,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         async with processor.lock:  # the batch in flight is finished first
             if revoked:  # (the first join revokes nothing, and has nothing to commit)
                 try:
-                    await _commit(processor)
+                    await processor.consumer.commit()
                 except (CommitFailedError, IllegalStateError) as error:
                     log.warning("commit before a hand-over failed; the new owner repeats "
                                 "the last batch, which scoring recognises",
                                 extra={"error": repr(error)})
+                await commit_marks(processor.marks, pipeline, _published(processor.owned))
             for tp in revoked:
                 if tp.topic == pipeline.topics.events:
                     owned = processor.owned.pop(tp.partition, None)

@@ -34,23 +34,12 @@ class Record(NamedTuple):
     partition: int | None = None
 
 
-#: What `enqueue` handed to the client: each partition's batches, with their record counts.
-Enqueued = list[tuple[TopicPartition, list[tuple["asyncio.Future[Any]", int]]]]
-
-
 async def produce(
     producer: AIOKafkaProducer, records: Iterable[Record]
 ) -> dict[TopicPartition, list[int]]:
     """Send `records` in batches and wait until the broker has them all; returns, for each
     partition written, the offset each of its records got, in the order given. Raises the
     first error (the caller's input is then not committed, and is processed again)."""
-    return await acknowledged(await enqueue(producer, records))
-
-
-async def enqueue(producer: AIOKafkaProducer, records: Iterable[Record]) -> Enqueued:
-    """Hand `records` to the client in batches, without waiting for the broker: a stage
-    that need not know the outcome yet goes on, and awaits `acknowledged` before it commits.
-    """
     by_partition: dict[TopicPartition, list[Record]] = {}
     counts: dict[str, int] = {}
     for record in records:
@@ -63,21 +52,15 @@ async def enqueue(producer: AIOKafkaProducer, records: Iterable[Record]) -> Enqu
         tp = TopicPartition(record.topic, partition)
         by_partition.setdefault(tp, []).append(record)
     sent = await asyncio.gather(*(_send(producer, tp, rs) for tp, rs in by_partition.items()))
-    return list(zip(by_partition, sent, strict=True))
-
-
-async def acknowledged(enqueued: Enqueued) -> dict[TopicPartition, list[int]]:
-    """Wait until the broker has everything `enqueue` handed over; the offsets as
-    `produce` returns them."""
-    offsets: dict[TopicPartition, list[int]] = {}
-    for tp, batches in enqueued:
-        written = offsets[tp] = []
+    acknowledged: dict[TopicPartition, list[int]] = {}
+    for tp, batches in zip(by_partition, sent, strict=True):
+        offsets = acknowledged[tp] = []
         for ack, count in batches:
             metadata: Any = await ack
             # Per batch: a batch sent again after a lost acknowledgement is written twice,
             # so a partition's offsets need not follow on from one batch to the next.
-            written.extend(range(metadata.offset, metadata.offset + count))
-    return offsets
+            offsets.extend(range(metadata.offset, metadata.offset + count))
+    return acknowledged
 
 
 async def _send(
