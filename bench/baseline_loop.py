@@ -1,14 +1,14 @@
 """The benchmark's references: a plain aiokafka loop on the same core, and a bare ceiling.
 
 `baseline`: maps raw events with the same source plugin and scores them with the same
-`streams.scoring.handle` as the worker, but keeps state in a dict (no changelog, hand-overs
-resolved in memory) and produces decisions directly. What the worker costs
+`streams.scoring.handle` as the worker, but keeps state in a dict (no changelog, no outbox
+hop, hand-overs resolved in memory) and produces decisions directly. What the worker costs
 on top of it is the price of its durability and scale-out.
 
 `ceiling`: the worker's reads and writes with no mapping or scoring: raw -> `events` (keyed
-by prospect) -> changelog, then `decisions` once the changelog has them, one consumer as in
-the worker, each record's JSON parsed once per hop read. What the Kafka client and the
-loops around it cost on their own: no worker doing the same reads and writes can be faster.
+by prospect) -> changelog -> `decisions`, two consumers as in the worker, each record's JSON
+parsed once per hop. What the Kafka client and the loops around it cost on their own: no
+worker doing the same reads and writes can be faster.
 
 Both produce in batches, as the worker does (`streams.produce`).
 Run by `bench.pipeline` as `python -m bench.baseline_loop baseline|ceiling`, with the
@@ -41,7 +41,7 @@ async def run(mode: str) -> None:
     await producer.start()
     try:
         if mode == "ceiling":
-            await _ceiling(settings, producer)
+            await asyncio.gather(_ceiling(settings, producer), _outbox_hop(settings, producer))
         else:
             await _baseline(settings, producer)
     finally:
@@ -74,8 +74,7 @@ async def _baseline(settings: Settings, producer: AIOKafkaProducer) -> None:
 
 
 async def _ceiling(settings: Settings, producer: AIOKafkaProducer) -> None:
-    """The processor's hops: raw -> `events` (keyed by prospect), `events` -> changelog, and
-    once the changelog has a batch, its decisions."""
+    """The processor's hops: raw -> `events` (keyed by prospect), `events` -> changelog."""
     topics = topics_of(settings)
     raw = topics.raw["canonical"]
     consumer = _consumer(settings, "ceiling", raw, topics.events)
@@ -84,7 +83,6 @@ async def _ceiling(settings: Settings, producer: AIOKafkaProducer) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=100, max_records=2000)
             out: list[Record] = []
-            decisions: list[Record] = []
             for tp, records in batches.items():
                 for record in records:
                     event = json_object(record.value)
@@ -97,10 +95,23 @@ async def _ceiling(settings: Settings, producer: AIOKafkaProducer) -> None:
                     else:
                         out.append(Record(topics.changelog, record.key, record.value,
                                           partition=tp.partition))
-                        decisions.append(Record(topics.decisions, record.key,
-                                                orjson.dumps({"event_id": event.get("id")})))
             await produce(producer, out)
-            await produce(producer, decisions)
+    finally:
+        await consumer.stop()
+
+
+async def _outbox_hop(settings: Settings, producer: AIOKafkaProducer) -> None:
+    """The outbox's hop: changelog -> `decisions`."""
+    topics = topics_of(settings)
+    consumer = _consumer(settings, "ceiling-outbox", topics.changelog)
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=100, max_records=2000)
+            out = [Record(topics.decisions, record.key,
+                          orjson.dumps({"event_id": (json_object(record.value) or {}).get("id")}))
+                   for records in batches.values() for record in records]
+            await produce(producer, out)
     finally:
         await consumer.stop()
 

@@ -1,100 +1,91 @@
-"""Publishes what the scoring stage decided: the outbox of each changelog record.
+"""Publishes what the scoring stage decided, from the prospects table's changelog.
 
-This is the transactional-outbox pattern, with the relay inside the processor. The scoring
-stage writes a prospect's new state together with what it decided (decisions, and the
-hand-over messages for `events`) as one changelog record. Once the broker has acknowledged
-a batch's changelog records, the processor produces their outboxes; once those are
-acknowledged too, it commits its input offsets and, in the group `<app_id>-outbox`, the
-changelog offset before which every outbox is published: the mark.
-
-A worker taking a partition over reads the changelog from the mark on (a restore reads it
-anyway) and publishes those records' outboxes again before it scores anything. Whatever a
-crash left unpublished is thus published, at worst twice, as exact repeats that consumers
-drop; nothing is lost. Forwards carry their changelog record's position, by which scoring
+This is the transactional-outbox pattern: the scoring agent writes a prospect's new state
+together with the decisions it caused, in one changelog record; this publisher reads the
+changelog in its own consumer group and produces the decisions (and hand-over messages) to
+their topics, committing its offsets only after the broker has acknowledged them. A crash
+anywhere re-publishes at worst a few decisions, as exact repeats that consumers can drop;
+it never loses one. Forwards carry their changelog record's position, by which scoring
 recognises one published again.
 
-The relay used to be a second consumer reading the changelog back: a Kafka hop, a fetch wait
-and a parse of every record in the path of each decision, a tenth of the worker's CPU. The
-marks are kept where that consumer kept its offsets, so a worker upgraded from it goes on
-from where it stopped.
-
 The changelog is compacted, but only closed segments are, and the table is created with a
-minimum compaction lag of a day: a mark less than a day old finds every record after it.
+minimum compaction lag of a day: a publisher less than a day behind sees every record.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from types import SimpleNamespace
-from typing import Any, cast
+import time
+from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer
 
 from leadscore.kafka_security import aiokafka_security
 from leadscore.logs import mask_email
 from streams import metrics
 from streams.dead_letters import as_record, counted, describe, letter
-from streams.pipeline import Pipeline
-from streams.produce import Record
-from streams.scoring import Entry, outbox
+from streams.pipeline import COMMIT_SECONDS, Pipeline
+from streams.produce import Record, produce
+from streams.scoring import outbox, position_of
 from streams.topics import fits
 
 log = logging.getLogger("leadscore.outbox")
 
 #: The decisions counter of each decision type (`labels()` costs more than the count).
 _DECIDED: dict[str, Any] = {}
-#: Changelog records stay uncompacted this long, so a mark can lag this much.
+#: Changelog records stay uncompacted this long, so the publisher can lag this much.
 MIN_COMPACTION_LAG_MS = 24 * 3600 * 1000
 
 
-def add_outboxes(
-    pipeline: Pipeline, partition: int, written: Iterable[tuple[int, bytes, Entry | None]],
-    out: list[Record],
-) -> None:
-    """Add to `out` what each changelog record of `partition` asks to publish, given as
-    (offset, key, entry); a record whose outbox cannot be published is set aside instead."""
-    topics = pipeline.topics
-    for offset, key, entry in written:
-        try:
-            out.extend(_messages(pipeline, entry, partition, offset))
-        except Exception as error:  # a bug of ours, or an oversized decision: set aside
-            value = orjson.dumps(entry) if entry is not None else None
-            where = SimpleNamespace(topic=topics.changelog, partition=partition, offset=offset,
-                                    key=key, value=value)
-            dead = counted(letter("outbox", describe(error), where, "changelog", error), error)
-            out.append(as_record(topics.dead_letter, dead, pipeline.settings.message_max_bytes))
+async def publish_outbox(pipeline: Pipeline) -> None:
+    """A worker task: publish every changelog record's outbox, at least once, in order."""
+    settings, topics, producer = pipeline.settings, pipeline.topics, pipeline.producer
+    consumer = AIOKafkaConsumer(
+        topics.changelog,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **aiokafka_security(settings),
+        group_id=f"{settings.app_id}-outbox",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    uncommitted, next_commit = False, 0.0
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            out: list[Record] = []
+            for records in batches.values():
+                for record in records:
+                    try:
+                        out.extend(_messages(pipeline, record))
+                    except Exception as error:  # a bug of ours on one record: set aside
+                        dead = counted(letter("outbox", describe(error),
+                                              record, "changelog", error), error)
+                        out.append(as_record(topics.dead_letter, dead,
+                                             settings.message_max_bytes))
+            if out:
+                await produce(producer, out)
+            # Committed at most every COMMIT_SECONDS, as the processor does: a commit after
+            # each batch put a broker round trip in every decision's path.
+            uncommitted = uncommitted or bool(batches)
+            if uncommitted and time.monotonic() >= next_commit:
+                await consumer.commit()
+                uncommitted, next_commit = False, time.monotonic() + COMMIT_SECONDS
+    finally:
+        await consumer.stop()
 
 
-def add_unpublished(pipeline: Pipeline, records: Iterable[Any], out: list[Record]) -> None:
-    """Add to `out` the outboxes of changelog `records` read back after a mark; one that is
-    not an entry's record is set aside (bad input: no traceback)."""
-    topics = pipeline.topics
-    for record in records:
-        try:
-            entry = orjson.loads(record.value) if record.value is not None else None
-            if entry is not None and type(entry) is not dict:
-                raise ValueError("not a JSON object")
-        except ValueError as error:
-            dead = counted(letter("outbox", describe(error), record, "changelog"))
-            out.append(as_record(topics.dead_letter, dead, pipeline.settings.message_max_bytes))
-            continue
-        add_outboxes(pipeline, record.partition,
-                     [(record.offset, record.key, cast(Entry | None, entry))], out)
-
-
-def _messages(
-    pipeline: Pipeline, entry: Entry | None, partition: int, offset: int
-) -> list[Record]:
+def _messages(pipeline: Pipeline, record: Any) -> list[Record]:
     """What one changelog record asks to publish, all checked to fit before any is sent,
     stamped with when the message that made them reached leadscore (`Entry.received`)."""
     topics, limit = pipeline.topics, pipeline.settings.message_max_bytes
+    entry = orjson.loads(record.value) if record.value else None
     received = entry.get("received") if entry else None
     messages: list[Record] = []
     decisions = []
-    for kind, key, item in outbox(entry, (f"{topics.changelog}/{partition}", offset)):
+    for kind, key, item in outbox(entry, position_of(record)):
         topic = topics.decisions if kind == "decision" else topics.events
         name, value = key.encode(), orjson.dumps(item)
         if not fits(name, value, limit):
@@ -117,54 +108,3 @@ def _count_and_log(decision: dict[str, Any]) -> None:
             "prospect": mask_email(decision["prospect"]), "track": decision["track"],
             "score": decision["score"],
         })
-
-
-async def start_marks(pipeline: Pipeline) -> AIOKafkaConsumer:
-    """The client that reads and commits the marks. It never joins the group and never
-    fetches: it is assigned every changelog partition once, paused (assigning anew at each
-    rebalance races aiokafka's coordinator task), and commits only those the processor
-    owns."""
-    settings, changelog = pipeline.settings, pipeline.topics.changelog
-    marks = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, **aiokafka_security(settings),
-        group_id=f"{settings.app_id}-outbox", enable_auto_commit=False,
-    )
-    await marks.start()
-    try:
-        partitions = await pipeline.producer.partitions_for(changelog)
-    except BaseException:
-        await marks.stop()
-        raise
-    tps = [TopicPartition(changelog, partition) for partition in sorted(partitions)]
-    marks.assign(tps)
-    marks.pause(*tps)
-    return marks
-
-
-async def read_marks(
-    marks: AIOKafkaConsumer, pipeline: Pipeline, partitions: Iterable[int]
-) -> dict[int, int]:
-    """The mark of each partition: 0 where none was ever committed (the changelog is then
-    published from its start: a new deployment's is empty)."""
-    changelog = pipeline.topics.changelog
-    return {partition: await marks.committed(TopicPartition(changelog, partition)) or 0
-            for partition in partitions}
-
-
-async def commit_marks(
-    marks: AIOKafkaConsumer, pipeline: Pipeline, published: dict[int, int]
-) -> None:
-    """Commit, for each partition, the offset before which every outbox is published. A
-    failed commit only means more repeats after a crash: it is logged, and the next one
-    covers it (during an upgrade it fails until the last older worker, whose outbox
-    publisher is a member of the group, has stopped)."""
-    changelog = pipeline.topics.changelog
-    offsets = {TopicPartition(changelog, partition): offset
-               for partition, offset in published.items() if offset > 0}
-    if not offsets:
-        return
-    try:
-        await marks.commit(offsets)
-    except KafkaError as error:
-        log.warning("the outbox marks were not committed; a restart after a crash publishes "
-                    "more decisions again", extra={"error": repr(error)})

@@ -1,19 +1,16 @@
-"""The stream processor: one consumer loop that maps raw events, scores them and publishes
-what they decided.
+"""The stream processor: one consumer loop that maps raw events and scores them.
 
     raw.<source> --map--> events --score--> prospect table --outbox--> decisions
                    \\-> dead-letter  (key: prospect)   (changelog)
 
 The loop polls a batch from the raw topics and the `events` partitions this worker owns,
 maps raw records (`streams.sources.map_raw`) and scores events (`streams.scoring.handle`),
-writing every table change to the changelog. Once the broker has those, it publishes the
-changes' outboxes (`streams.outbox`). Once every record the batch produced is acknowledged,
-its offsets may be committed: at most every `COMMIT_SECONDS`, and always before a partition
-is handed over. A crash repeats at most that much work, and the changelog already holds the
-changes (and so the decisions) of whatever was scored before it: scoring recognises the
-repeats by their `events` offsets and by the raw positions that mapped events carry
-(`streams.scoring`), and the next owner publishes again the outboxes the crash may have
-left unpublished.
+writing every table change to the changelog. Once every record the batch produced is
+acknowledged, its offsets may be committed: at most every `COMMIT_SECONDS`, and always
+before a partition is handed over. A crash repeats at most that much work, and the changelog
+already holds the changes (and so the decisions) of whatever was scored before it: scoring
+recognises the repeats by their `events` offsets and by the raw positions that mapped
+events carry (`streams.scoring`).
 
 Partitions move between workers with the consumer group. A worker that gets an `events`
 partition restores its table from the changelog before it polls again; one that loses a
@@ -39,20 +36,20 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from leadscore.kafka_security import aiokafka_security
 from scoring_rules import RuleSet
 from streams import metrics
-from streams.dead_letters import DeadLetter, as_record, counted, describe, letter, unrecorded
+from streams.dead_letters import (
+    DeadLetter,
+    as_record,
+    counted,
+    describe,
+    letter,
+    send,
+    unrecorded,
+)
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
-from streams.outbox import (
-    add_outboxes,
-    add_unpublished,
-    commit_marks,
-    read_marks,
-    start_marks,
-)
 from streams.pipeline import COMMIT_SECONDS, Pipeline
 from streams.produce import Record, produce
 from streams.scoring import (
-    Entry,
     event_message,
     handle,
     position_of,
@@ -82,8 +79,6 @@ class Owned:
 class Processor:
     pipeline: Pipeline
     consumer: AIOKafkaConsumer
-    #: Commits how far the outboxes of the owned partitions are published (`streams.outbox`).
-    marks: AIOKafkaConsumer
     owned: dict[int, Owned] = field(default_factory=dict)
     #: Held while a batch is processed, so a revocation waits for its commit.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -108,28 +103,23 @@ async def run_processor(pipeline: Pipeline) -> None:
         session_timeout_ms=int(settings.session_timeout_seconds * 1000),
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_seconds / 3) * 1000),
     )
-    processor = Processor(pipeline, consumer, await start_marks(pipeline))
+    processor = Processor(pipeline, consumer)
+    consumer.subscribe([*topics.raw.values(), topics.events], listener=_Rebalance(processor))
+    await consumer.start()
     try:
-        consumer.subscribe([*topics.raw.values(), topics.events],
-                           listener=_Rebalance(processor))
-        await consumer.start()
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=100, max_records=MAX_BATCH)
-                pipeline.health.polled_at = time.monotonic()
-                async with processor.lock:
-                    await _process(processor, batches)
-        finally:
-            await consumer.stop()
+        while True:
+            batches = await consumer.getmany(timeout_ms=100, max_records=MAX_BATCH)
+            pipeline.health.polled_at = time.monotonic()
+            async with processor.lock:
+                await _process(processor, batches)
     finally:
-        await processor.marks.stop()
+        await consumer.stop()
 
 
 async def _process(
     processor: Processor, batches: dict[TopicPartition, list[Any]]
 ) -> None:
-    """One batch: map, score, run due decays, publish the outboxes of the table changes;
-    commit once everything is acknowledged."""
+    """One batch: map, score, run due decays; commit once everything is acknowledged."""
     pipeline = processor.pipeline
     topics = pipeline.topics
     out: list[Record] = []
@@ -147,49 +137,29 @@ async def _process(
         _run_decays(processor, out)
         touched.update(processor.owned)
         processor.next_tick = time.monotonic() + pipeline.settings.decay_tick_seconds
-    changes = {partition: _write_changes(pipeline, partition,
-                                         processor.owned[partition].table, out)
-               for partition in touched}
+    for partition in touched:
+        _write_changes(pipeline, partition, processor.owned[partition].table, out)
     written = await produce(pipeline.producer, out)
-    # The changes are durable: publish what they decided (`streams.outbox`).
-    outboxes: list[Record] = []
-    for partition, changed in changes.items():
-        offsets = written.get(TopicPartition(topics.changelog, partition))
-        if offsets:
-            processor.owned[partition].table.flush(offsets[-1])
-            add_outboxes(pipeline, partition,
-                         [(offset, name, entry)
-                          for offset, (name, entry) in zip(offsets, changed, strict=True)],
-                         outboxes)
-    if outboxes:
-        await produce(pipeline.producer, outboxes)
-    processor.uncommitted = processor.uncommitted or bool(batches) or bool(outboxes)
+    for partition in touched:
+        offset = written.get(TopicPartition(topics.changelog, partition))
+        if offset is not None:
+            processor.owned[partition].table.flush(offset)
+    processor.uncommitted = processor.uncommitted or bool(batches)
     if processor.uncommitted and time.monotonic() >= processor.next_commit:
         await processor.consumer.commit()
-        await commit_marks(processor.marks, pipeline, _published(processor.owned))
         processor.uncommitted = False
         processor.next_commit = time.monotonic() + COMMIT_SECONDS
 
 
-def _published(owned: dict[int, Owned]) -> dict[int, int]:
-    """The marks: the changelog offset before which each partition's outboxes are published
-    (all its table holds, once a batch's outboxes are acknowledged)."""
-    return {partition: o.table.offset + 1 for partition, o in owned.items()}
-
-
-def _write_changes(
-    pipeline: Pipeline, partition: int, table: Table, out: list[Record]
-) -> list[tuple[bytes, Entry]]:
-    """Add the table's changes to the changelog's records; returns the (key, entry) of each
-    record added, in order. A prospect whose state grew too large for a record (events
-    parked while it waits for a hand-over, each up to the event limit) has this batch's
-    changes dropped, in the table too, and set aside: the table never holds what the
-    changelog does not."""
+def _write_changes(pipeline: Pipeline, partition: int, table: Table, out: list[Record]) -> None:
+    """Add the table's changes to the changelog's records. A prospect whose state grew too
+    large for a record (events parked while it waits for a hand-over, each up to the event
+    limit) has this batch's changes dropped, in the table too, and set aside: the table
+    never holds what the changelog does not."""
     limit = pipeline.settings.message_max_bytes
     changelog = pipeline.topics.changelog
-    changes = [(key, key.encode(), entry, value) for key, entry, value in table.take_changes()]
-    too_large = {key: len(value) for key, name, _, value in changes
-                 if not fits(name, value, limit)}
+    changes = [(key, key.encode(), value) for key, value in table.take_changes()]
+    too_large = {key: len(value) for key, name, value in changes if not fits(name, value, limit)}
     for key, size in too_large.items():
         table.discard(key)
         where = unrecorded(changelog, partition, key)
@@ -197,9 +167,8 @@ def _write_changes(
                   f"({limit}): this batch's changes to it were dropped")
         out.append(as_record(pipeline.topics.dead_letter,
                              counted(letter("score", reason, where, "events")), limit))
-    kept = [(name, entry, value) for key, name, entry, value in changes if key not in too_large]
-    out.extend(Record(changelog, name, value, None, partition) for name, _, value in kept)
-    return [(name, entry) for name, entry, _ in kept]
+    out.extend(Record(changelog, name, value, None, partition)
+               for key, name, value in changes if key not in too_large)
 
 
 def _map(pipeline: Pipeline, topic: str, records: list[Any], out: list[Record]) -> None:
@@ -295,8 +264,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         processor = self.processor
-        pipeline = processor.pipeline
-        pipeline.health.member = False
+        processor.pipeline.health.member = False
         async with processor.lock:  # the batch in flight is finished first
             if revoked:  # (the first join revokes nothing, and has nothing to commit)
                 try:
@@ -305,9 +273,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     log.warning("commit before a hand-over failed; the new owner repeats "
                                 "the last batch, which scoring recognises",
                                 extra={"error": repr(error)})
-                await commit_marks(processor.marks, pipeline, _published(processor.owned))
             for tp in revoked:
-                if tp.topic == pipeline.topics.events:
+                if tp.topic == processor.pipeline.topics.events:
                     owned = processor.owned.pop(tp.partition, None)
                     if owned is not None:
                         owned.table.close()
@@ -323,12 +290,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         health = pipeline.health
         health.member, health.restoring = True, len(gained)
         # The consumer may already be fetching the new partitions: hold their records back
-        # until their tables are whole and what they decided is published.
+        # until their tables are whole.
         async with processor.lock:
-            marks = await read_marks(processor.marks, pipeline, gained)
-            read, unpublished = await restore_tables(
-                pipeline.settings, pipeline.topics.changelog, gained, marks)
-            out: list[Record] = []
+            read = await restore_tables(pipeline.settings, pipeline.topics.changelog, gained)
             for partition, table in gained.items():
                 index, unreadable = rebuild_index(pipeline.rules, table, list(table))
                 for key, error in unreadable:
@@ -336,19 +300,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     reason = f"the prospect's stored entry cannot be read: {describe(error)}"
                     # Bad input (the changelog holds what no stage of ours writes): no
                     # traceback in the log; the reason names the error.
-                    out.append(as_record(pipeline.topics.dead_letter,
-                                         counted(letter("score", reason, where, "changelog")),
-                                         pipeline.settings.message_max_bytes))
+                    await send(pipeline.producer, pipeline.topics.dead_letter,
+                               counted(letter("score", reason, where, "changelog")),
+                               pipeline.settings.message_max_bytes)
                 processor.owned[partition] = Owned(table, index,
                                                    PartitionClock(time.monotonic()))
-            # What a crash may have left unpublished, published (again) before anything new.
-            add_unpublished(pipeline, unpublished, out)
-            await produce(pipeline.producer, out)
-            await commit_marks(processor.marks, pipeline,
-                               {p: table.offset + 1 for p, table in gained.items()})
         health.restoring = 0
         log.info("partitions assigned", extra={
             "topic": events, "partitions": sorted(processor.owned),
-            "restored_records": read, "republished": len(unpublished),
-            "restore_seconds": round(time.monotonic() - started, 3),
+            "restored_records": read, "restore_seconds": round(time.monotonic() - started, 3),
         })

@@ -36,10 +36,10 @@ class Record(NamedTuple):
 
 async def produce(
     producer: AIOKafkaProducer, records: Iterable[Record]
-) -> dict[TopicPartition, list[int]]:
-    """Send `records` in batches and wait until the broker has them all; returns, for each
-    partition written, the offset each of its records got, in the order given. Raises the
-    first error (the caller's input is then not committed, and is processed again)."""
+) -> dict[TopicPartition, int]:
+    """Send `records` in batches and wait until the broker has them all; returns the offset
+    of the last record written to each partition. Raises the first error (the caller's
+    input is then not committed, and is processed again)."""
     by_partition: dict[TopicPartition, list[Record]] = {}
     counts: dict[str, int] = {}
     for record in records:
@@ -52,14 +52,11 @@ async def produce(
         tp = TopicPartition(record.topic, partition)
         by_partition.setdefault(tp, []).append(record)
     sent = await asyncio.gather(*(_send(producer, tp, rs) for tp, rs in by_partition.items()))
-    acknowledged: dict[TopicPartition, list[int]] = {}
+    acknowledged: dict[TopicPartition, int] = {}
     for tp, batches in zip(by_partition, sent, strict=True):
-        offsets = acknowledged[tp] = []
         for ack, count in batches:
             metadata: Any = await ack
-            # Per batch: a batch sent again after a lost acknowledgement is written twice,
-            # so a partition's offsets need not follow on from one batch to the next.
-            offsets.extend(range(metadata.offset, metadata.offset + count))
+            acknowledged[tp] = metadata.offset + count - 1
     return acknowledged
 
 

@@ -18,8 +18,8 @@ scores the parked events in order. `leadscore replay` makes the same merge at th
 point, so live and replay decide alike.
 
 Each table entry is a key's state *and* the outbox of its last change (`decisions` and
-`forwards`), so a change and what it decided become durable in one changelog record; the
-worker publishes the outbox only once that record is (`streams.outbox`).
+`forwards`). The worker never publishes decisions itself; `streams.outbox` publishes them
+from the table's changelog, so a change and what it decided become durable in one record.
 
 After a crash, work since the last commit is done again, and each entry knows how far it
 got, so a repeat is recognised however many events it spans:

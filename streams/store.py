@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -81,12 +81,11 @@ class Table(MutableMapping[str, Entry]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def take_changes(self) -> list[tuple[str, Entry, bytes]]:
-        """The changes staged since the last call, in order, each with its changelog
-        record."""
-        changes = [(key, entry, encode_entry(entry)) for key, entry in self._changes]
+    def take_changes(self) -> list[tuple[str, bytes]]:
+        """The changes staged since the last call, in order, as changelog records."""
+        changes = [(key, encode_entry(entry)) for key, entry in self._changes]
         self._changes = []
-        self._written.update((key, value) for key, _, value in changes)
+        self._written.update(changes)
         return changes
 
     def discard(self, key: str) -> None:
@@ -147,15 +146,11 @@ def open_table(settings: Settings, partition: int) -> Table:
 
 
 async def restore_tables(
-    settings: Settings, changelog: str, tables: dict[int, Table],
-    unpublished_from: Mapping[int, int] | None = None,
-) -> tuple[int, list[Any]]:
-    """Bring each table up to the end of its changelog partition. Returns the records read,
-    and the records at or after each partition's `unpublished_from` offset (those whose
-    outbox may not be published yet), read too if the table already holds them."""
+    settings: Settings, changelog: str, tables: dict[int, Table]
+) -> int:
+    """Bring each table up to the end of its changelog partition; returns records read."""
     if not tables:
-        return 0, []
-    since = unpublished_from or {}
+        return 0
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
         isolation_level="read_committed", **aiokafka_security(settings),
@@ -165,17 +160,13 @@ async def restore_tables(
         by_tp = {TopicPartition(changelog, p): table for p, table in tables.items()}
         consumer.assign(list(by_tp))
         ends = await consumer.end_offsets(list(by_tp))
-        starts = {tp: min(table.offset + 1, since.get(tp.partition, table.offset + 1))
-                  for tp, table in by_tp.items()}
-        for tp, start in starts.items():
-            consumer.seek(tp, start)
-        behind = {tp for tp, start in starts.items() if start < ends[tp]}
-        read, unpublished = 0, []
+        for tp, table in by_tp.items():
+            consumer.seek(tp, table.offset + 1)
+        behind = {tp for tp, table in by_tp.items() if table.offset + 1 < ends[tp]}
+        read = 0
         while behind:
             batches = await consumer.getmany(*behind, timeout_ms=500, max_records=10_000)
             for tp, records in batches.items():
-                # (Records the store holds already are written again: the same values, in
-                # the same order, so the table ends as it was.)
                 for record in records:
                     try:
                         by_tp[tp].restore(record.key.decode(), record.value, record.offset)
@@ -184,14 +175,11 @@ async def restore_tables(
                         log.error("an unreadable changelog record was skipped", extra={
                             "position": f"{tp.topic}/{tp.partition}@{record.offset}",
                             "error": repr(error)})
-                first_unpublished = since.get(tp.partition)
-                if first_unpublished is not None:
-                    unpublished += [r for r in records if r.offset >= first_unpublished]
                 read += len(records)
             behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
         for table in tables.values():
             table.restored()
-        return read, unpublished
+        return read
     finally:
         await consumer.stop()
 

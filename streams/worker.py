@@ -1,7 +1,7 @@
 """`leadscore worker`: one production worker, configured from settings.
 
-A worker runs on one event loop: the stream processor (`streams.processor`, which also
-publishes its tables' outboxes), the rules follower (`streams.rules_feed`), the web server
+A worker runs on one event loop: the stream processor (`streams.processor`), the outbox
+publisher (`streams.outbox`), the rules follower (`streams.rules_feed`), the web server
 (`streams.http`) and, with a roster, the routing stage (`routing.router`). SIGTERM or
 SIGINT stops them; the processor leaves its consumer group on the way out, so another
 worker takes its partitions over at once.
@@ -33,7 +33,7 @@ from routing.router import Routing, routing_tasks
 from routing.store import Store
 from scoring_rules import RulesError, RuleSet, load_rules
 from streams.http import start_web
-from streams.outbox import MIN_COMPACTION_LAG_MS
+from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
 from streams.pipeline import Pipeline
 from streams.processor import run_processor
 from streams.rules_feed import follow_rules
@@ -52,8 +52,8 @@ def prepare_topics(settings: Settings) -> None:
                   security=security)
     ensure_topics(servers, [topics.events, topics.decisions, topics.dead_letter],
                   settings.topic_partitions, security=security)
-    # One changelog partition per `events` partition; compacted, but not before a day has
-    # passed, so a worker taking a partition over finds every record an outbox mark is behind.
+    # One changelog partition per `events` partition; compacted, but not before the outbox
+    # publisher has had a day to read each record.
     ensure_topics(servers, [], settings.topic_partitions, compacted=[changelog],
                   configs={changelog: {"min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS)}},
                   security=security)
@@ -105,7 +105,7 @@ async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | Non
         routing = Routing(settings, roster, redis, Store(redis, settings.app_id), producer,
                           pipeline.topics)
     runner = await start_web(pipeline, queue_routes(routing) if routing else [])
-    coroutines = [run_processor(pipeline), follow_rules(pipeline),
+    coroutines = [run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline),
                   collect_garbage(),
                   *(routing_tasks(routing) if routing else [])]
     tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]

@@ -8,7 +8,6 @@ either; the timer is tested on its own below).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -23,7 +22,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.replay import generate
 from leadscore.events import Event
@@ -33,11 +31,9 @@ from scoring_rules import ProspectState, RuleSet, load_rules, replay_lines
 from streams.send import send_file
 from streams.sources import discover_sources
 from streams.topics import topics_of
-from streams.worker import prepare_topics
 from tests.live import (
     Worker,
     live_settings,
-    read_topic,
     reading,
     running_worker,
     wait_for,
@@ -234,53 +230,6 @@ def test_the_decay_timer_publishes_due_decays_as_replay_computes_them(
         send(settings, path)
         assert wait_for_decisions(settings, case.expected, worker) == case.expected
     assert live_states(settings, case.rules) == case.states
-
-
-def test_what_a_crash_left_unpublished_is_published_by_the_next_owner_once(
-    broker: Broker, unique: str, tmp_path: Path
-) -> None:
-    """A worker killed after its changes reached the changelog, before their decisions did:
-    the next owner of the partition publishes the outboxes after the outbox mark, only
-    those, and moves the mark on, so a later restart publishes nothing again."""
-    settings = live_settings(broker, unique, tmp_path)
-    prepare_topics(settings)
-    changelog = topics_of(settings).changelog
-
-    def change(email: str, rule: str) -> bytes:
-        decision = {"type": "score.changed", "prospect": email, "rule": rule, "delta": 5,
-                    "score": 5, "event_id": f"{rule}-1", "at": "2026-03-02T10:00:00Z"}
-        return orjson.dumps({"state": None, "offset": 0, "decisions": [decision],
-                             "received": 1_772_445_600_000})
-
-    async def crashed() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-        marks = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                 group_id=f"{settings.app_id}-outbox")
-        await producer.start()
-        await marks.start()
-        try:
-            for email, rule in (("published@acme.example", "before-the-mark"),
-                                ("lost@acme.example", "after-the-mark")):
-                await producer.send_and_wait(changelog, change(email, rule), email.encode(),
-                                             partition=0)
-            tp = TopicPartition(changelog, 0)
-            marks.assign([tp])
-            await marks.commit({tp: 1})  # the first record's decisions were published
-        finally:
-            await marks.stop()
-            await producer.stop()
-
-    asyncio.run(crashed())
-    decisions = topics_of(settings).decisions
-    with running_worker(settings, tmp_path / "first.log") as worker:
-        [published] = wait_for_records(settings.kafka_bootstrap_servers, decisions, 1, 60,
-                                       worker)
-        assert (published["prospect"], published["rule"]) == ("lost@acme.example",
-                                                               "after-the-mark")
-    with running_worker(settings, tmp_path / "second.log") as worker:
-        wait_for(lambda: bool(_assigned(worker)), 60, lambda: "no partitions assigned")
-        # Its partitions restored, from the first worker's mark: nothing published again.
-        assert len(read_topic(settings.kafka_bootstrap_servers, decisions)) == 1
 
 
 def _kill_when(settings: Settings, worker: Worker, total: int) -> None:
