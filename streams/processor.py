@@ -36,15 +36,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from leadscore.kafka_security import aiokafka_security
 from scoring_rules import RuleSet
 from streams import metrics
-from streams.dead_letters import (
-    DeadLetter,
-    as_record,
-    counted,
-    describe,
-    letter,
-    send,
-    unrecorded,
-)
+from streams.dead_letters import DeadLetter, as_record, counted, describe, letter, unrecorded
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.pipeline import COMMIT_SECONDS, Pipeline
@@ -293,6 +285,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # until their tables are whole.
         async with processor.lock:
             read = await restore_tables(pipeline.settings, pipeline.topics.changelog, gained)
+            set_aside: list[Record] = []
             for partition, table in gained.items():
                 index, unreadable = rebuild_index(pipeline.rules, table, list(table))
                 for key, error in unreadable:
@@ -300,11 +293,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     reason = f"the prospect's stored entry cannot be read: {describe(error)}"
                     # Bad input (the changelog holds what no stage of ours writes): no
                     # traceback in the log; the reason names the error.
-                    await send(pipeline.producer, pipeline.topics.dead_letter,
-                               counted(letter("score", reason, where, "changelog")),
-                               pipeline.settings.message_max_bytes)
+                    set_aside.append(as_record(
+                        pipeline.topics.dead_letter,
+                        counted(letter("score", reason, where, "changelog")),
+                        pipeline.settings.message_max_bytes))
                 processor.owned[partition] = Owned(table, index,
                                                    PartitionClock(time.monotonic()))
+            await produce(pipeline.producer, set_aside)  # one request, not one per letter
         health.restoring = 0
         log.info("partitions assigned", extra={
             "topic": events, "partitions": sorted(processor.owned),
