@@ -33,5 +33,13 @@ def parse_duration(value: Any) -> float:
     )
 
 
+def written(seconds: float) -> str:
+    """Seconds as a roster or rule file writes them (600 -> `10m`), for explanations."""
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{int(seconds // _UNIT_SECONDS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
 #: A duration field of a file model, in seconds.
 Duration = Annotated[float, BeforeValidator(parse_duration)]

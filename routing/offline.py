@@ -56,7 +56,8 @@ class Offline:
                            self.rotations.get(team.id, Rotation()))
         self.rotations[team.id] = assignment.rotation
         self._count(assignment.rep, lead.at)
-        self.leads[lead.id] = _Lead({"promotion": promotion, "received_at": None},
+        self.leads[lead.id] = _Lead({"promotion": promotion, "received_at": None,
+                                     "assigned_at": promotion["at"]},
                                     assignment.routed, assignment.rep, [assignment.rep])
         return made + self._announce(announcements(
             self.roster, lead, assignment.routed, "new_lead", None, [assignment.routed]))

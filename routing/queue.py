@@ -16,7 +16,7 @@ import orjson
 from leadscore.decisions import iso, lead_event
 from routing.policy import Lead, card
 from routing.roster import CompiledRoster
-from routing.sla import announcements
+from routing.sla import announcements, first_assignment
 from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, Move, Store
 
 
@@ -67,7 +67,8 @@ async def reassign(
     event = lead_event("lead.reassigned", lead_id, promotion["prospect"], to,
                        iso(now.timestamp()), from_rep=lead["rep"], reason=why, routed=routed)
     items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event],
-                          started=now, ordinal=len(lead["tried"]))
+                          started=now, first_assigned=first_assignment(lead["origin"]),
+                          ordinal=len(lead["tried"]))
     move = Move.to(roster, routed, lead["tried"], now)
     # Once per move: the same request sent again finds it done.
     member = f"{lead_id}|move{len(lead['tried'])}|reassign|{to}|0"

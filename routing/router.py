@@ -29,7 +29,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from leadscore.decisions import ProspectPromoted
+from leadscore.decisions import ProspectPromoted, iso
 from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from routing import metrics
@@ -161,7 +161,8 @@ async def assign_promotion(
         started = max(lead.at, datetime.now(UTC))
         items = announcements(roster, lead, routed, "new_lead", received_at, [routed],
                               started=started)
-        origin = orjson.dumps({"promotion": promotion, "received_at": received_at})
+        origin = orjson.dumps({"promotion": promotion, "received_at": received_at,
+                               "assigned_at": iso(started.timestamp())})
         outcome = await store.assign(roster, routed, snapshot.version, assignment.rotation,
                                      origin, items)
         if outcome == "conflict":

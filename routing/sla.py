@@ -2,10 +2,13 @@
 the lead and the time, shared by the live watchdog and `leadscore replay --roster`.
 
 An assignment announces its `lead.routed` decision, a `new_lead` alert on each of the
-rep's channels, and its SLA timers. A fast-track lead gets the team's ladder (remind,
-reassign, escalate, each so long after the assignment) and a breach at its deadline; a
-standard lead a breach at its due time. Timers name the rep they were set for: once the
-lead moves on (acknowledged, completed, reassigned) they are moot.
+rep's channels, and its SLA timers. A fast-track lead gets the team's ladder and a breach at
+its deadline; a standard lead a breach at its due time. Remind and reassign count from each
+assignment (each rep gets the whole wait), but escalate counts from the lead's first
+assignment: `escalate: 10m` is the promise that a team lead hears of an unanswered
+hand-raiser ten minutes after it was first handed out, however many reps it passed since.
+Timers name the rep they were set for: once the lead moves on (acknowledged, completed,
+reassigned) they are moot.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import orjson
 
 from leadscore.decisions import FAST_TRACK, Decision, ProspectPromoted, iso, lead_event
+from leadscore.durations import written
 from routing.alerts import Kind, alert
 from routing.policy import Assignment, Lead, Rotation, card
 from routing.roster import CompiledRoster
@@ -53,12 +57,14 @@ class Timer:
 def announcements(
     roster: CompiledRoster, lead: Lead, routed: Decision, kind: Kind,
     received_at: int | None, decisions: list[Decision], *, with_timers: bool = True,
-    started: datetime | None = None, ordinal: int = 0,
+    started: datetime | None = None, first_assigned: datetime | None = None,
+    ordinal: int = 0,
 ) -> list[Announcement]:
     """What assigning `lead` (as `routed`) announces: `decisions`, an alert of `kind` on
     each of the rep's channels (`ordinal` tells apart the same kind of alert to the same
     rep), and (`with_timers`) the rep's SLA timers, its ladder counted from `started`
-    (default: the assignment's time)."""
+    (default: the assignment's time) and its escalation from `first_assigned` (default:
+    this is the first assignment)."""
     rep = roster.reps[routed["rep"]]
     items: list[Announcement] = [
         ("decision", decision["prospect"], orjson.dumps(decision)) for decision in decisions]
@@ -66,26 +72,47 @@ def announcements(
     items += [("alert", channel, shown["id"], orjson.dumps(shown)) for channel in rep.alerts]
     if with_timers:
         items += [("sla", timer.due, timer.member)
-                  for timer in timers(roster, lead, routed, started)]
+                  for timer in timers(roster, lead, routed, started, first_assigned)]
     return items
 
 
 def timers(
     roster: CompiledRoster, lead: Lead, routed: Decision, started: datetime | None = None,
+    first_assigned: datetime | None = None,
 ) -> list[Timer]:
-    """The SLA timers for the rep `routed` names. A fast-track ladder runs from `started`
-    (the assignment; a router that is late starts it when it assigns, so the rep gets the
-    whole ladder); the breach comes at the lead's deadline, once per lead."""
+    """The SLA timers for the rep `routed` names. A fast-track ladder's reminders and
+    reassignments run from `started` (the assignment; a router that is late starts it when
+    it assigns, so the rep gets the whole ladder); its escalation from `first_assigned`
+    (the lead's first assignment). Rungs due at or after the escalation would only delay
+    it, so they are left out; once the escalation is past (it fired, or the lead was taken
+    in hand before it), a new holder is only reminded. The breach comes at the lead's
+    deadline, once per lead."""
     team = roster.teams[routed["team"]]
     if lead.track != FAST_TRACK:
         due = datetime.fromisoformat(routed["due"]).timestamp()
         return [Timer(lead.id, BREACH_STEP, BREACH, "", due)]
     base = started or datetime.fromisoformat(routed["at"])
-    found = [Timer(lead.id, str(rung), step.action, routed["rep"],
-                   (base + timedelta(seconds=step.after)).timestamp())
-             for rung, step in enumerate(team.sla.fast_track.ladder, start=FIRST_RUNG)]
+    first = first_assigned or base
+    ladder = [(str(rung), step.action,
+               (first if step.action == "escalate" else base) + timedelta(seconds=step.after))
+              for rung, step in enumerate(team.sla.fast_track.ladder, start=FIRST_RUNG)]
+    escalation = min((due for _, action, due in ladder if action == "escalate"), default=None)
+    if escalation is not None and escalation > base:
+        ladder = [rung for rung in ladder if rung[2] < escalation
+                  or (rung[1] == "escalate" and rung[2] == escalation)]
+    elif escalation is not None:
+        ladder = [rung for rung in ladder if rung[1] == "remind"]
+    found = [Timer(lead.id, rung, action, routed["rep"], due.timestamp())
+             for rung, action, due in ladder]
     deadline = lead.at + timedelta(seconds=team.sla.fast_track.acknowledge_within)
     return [*found, Timer(lead.id, BREACH_STEP, BREACH, "", deadline.timestamp())]
+
+
+def first_assignment(origin: dict[str, Any]) -> datetime:
+    """When a lead was first assigned, from its stored origin (leads stored before it was
+    recorded: their promotion's time)."""
+    at = origin.get("assigned_at") or origin["promotion"]["at"]
+    return datetime.fromisoformat(at)
 
 
 def states_for(timer: Timer, track: str) -> tuple[str, ...]:
@@ -135,11 +162,14 @@ def step(
         rotation = None
     if moved["rep"] == timer.rep:
         return Step([])
-    reason = ("escalated: not acknowledged" if timer.action == "escalate"
-              else "not acknowledged in time; nobody else can take it: escalated"
-              if moved["fallback"] else "not acknowledged in time")
+    if timer.action == "escalate":
+        after = roster.teams[routed["team"]].sla.fast_track.ladder[int(timer.step) - 1].after
+        reason = f"escalated: not acknowledged {written(after)} after its first assignment"
+    else:
+        reason = ("not acknowledged in time; nobody else can take it: escalated"
+                  if moved["fallback"] else "not acknowledged in time")
     reassigned = lead_event("lead.reassigned", lead.id, lead.prospect, moved["rep"], at,
                             from_rep=timer.rep, reason=reason, routed=moved)
     items = announcements(roster, lead, moved, "reassigned", None, [reassigned],
-                          ordinal=len(tried))
+                          first_assigned=first_assignment(origin), ordinal=len(tried))
     return Step(items, moved, rotation)
