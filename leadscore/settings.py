@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description="How long an alert, a routing decision or an SLA step that a worker "
         "took stays with it before another worker takes it over (the first one died).",
     )
+    routing_closed_lead_retention_seconds: float = Field(
+        default=86_400.0, ge=1,
+        description="How long a closed lead (completed) stays in Redis, for late requests "
+        "and lookups, before it leaves; its history stays on the decisions topic.",
+    )
     api_secret: SecretStr | None = Field(
         default=None, min_length=16,
         description="Bearer token of the queue API (`/v1/leads/...`, `/v1/reps/...`), 16 "

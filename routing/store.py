@@ -40,6 +40,10 @@ DAY_TTL, MONTH_TTL = 3 * 86_400, 40 * 86_400
 
 # Lead states.
 ASSIGNED, ACKNOWLEDGED, COMPLETED = "assigned", "acknowledged", "completed"
+#: A lead's record, a hash. Besides these, `timer:<member>` names each SLA timer set for
+#: it (so closing the lead removes them) and `done:<member>` each step carried out (so a
+#: step happens once, and the marks leave Redis with the lead).
+LEAD_FIELDS = ("routed", "origin", "rep", "state", "tried", "queue")
 
 #: Lua both change scripts share: what a change announces (SLA timers, alerts, decisions),
 #: and a rep's load counters.
@@ -47,11 +51,22 @@ _SHARED = """
 local function announce(p, items)
   for _, item in ipairs(cjson.decode(items)) do
     local kind, a, b, c = item[1], item[2], item[3], item[4]
-    if kind == 'sla' then redis.call('ZADD', p .. 'sla', a, b)
+    if kind == 'sla' then
+      redis.call('ZADD', p .. 'sla', a, b)
+      redis.call('HSET', p .. 'lead:' .. string.match(b, '^[^|]+'), 'timer:' .. b, '1')
     elseif kind == 'alert' then redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
     elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
     end
   end
+end
+local function close(p, lead, retention)
+  for _, name in ipairs(redis.call('HKEYS', lead)) do
+    if string.sub(name, 1, 6) == 'timer:' then
+      redis.call('ZREM', p .. 'sla', string.sub(name, 7))
+      redis.call('HDEL', lead, name)
+    end
+  end
+  redis.call('EXPIRE', lead, retention)
 end
 local function count(p, rep, day, month, day_ttl, month_ttl)
   redis.call('INCR', p .. 'load:' .. rep .. ':' .. day)
@@ -97,6 +112,7 @@ redis.call('HSET', lead, 'state', wanted)
 if wanted == 'completed' then
   local holder = redis.call('HGET', lead, 'rep')
   redis.call('ZREM', p .. 'q:' .. holder .. ':' .. redis.call('HGET', lead, 'queue'), lead_id)
+  close(p, lead, ARGV[7])
 end
 announce(p, ARGV[6])
 return {'ok'}
@@ -111,9 +127,10 @@ return due
 
 _STEP = _SHARED + """
 local p, member, lead_id, wanted_rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-redis.call('ZREM', p .. 'sla', member)
-if redis.call('EXISTS', p .. 'done:' .. member) == 1 then return {'done'} end
 local lead = p .. 'lead:' .. lead_id
+redis.call('ZREM', p .. 'sla', member)
+redis.call('HDEL', lead, 'timer:' .. member)
+if redis.call('HEXISTS', lead, 'done:' .. member) == 1 then return {'done'} end
 local state = redis.call('HGET', lead, 'state')
 if not state or not string.find(' ' .. ARGV[5] .. ' ', ' ' .. state .. ' ', 1, true) then
   return {'moot'}
@@ -128,7 +145,7 @@ if team ~= '' then
     redis.call('HSET', p .. 'rot:' .. team, rep, current)
   end
 end
-redis.call('SET', p .. 'done:' .. member, '1', 'EX', 2592000)
+redis.call('HSET', lead, 'done:' .. member, '1')
 if new_rep ~= '' then
   local queue = redis.call('HGET', lead, 'queue')
   local old_rep = redis.call('HGET', lead, 'rep')
@@ -267,11 +284,14 @@ Announcement = tuple[Any, ...]
 
 
 class Store:
-    """The routing state of one deployment in one Redis."""
+    """The routing state of one deployment in one Redis. A closed lead's record stays
+    `closed_retention` seconds (for late requests and lookups), then leaves Redis; its
+    history stays on the decisions topic."""
 
-    def __init__(self, redis: Redis, app_id: str) -> None:
+    def __init__(self, redis: Redis, app_id: str, closed_retention: float = 86_400.0) -> None:
         self.redis = redis
         self.p = prefix(app_id)
+        self.closed_retention = max(1, round(closed_retention))
         self._assign = redis.register_script(_ASSIGN)
         self._set_state = redis.register_script(_SET_STATE)
         self._take_due = redis.register_script(_TAKE_DUE)
@@ -322,10 +342,11 @@ class Store:
     async def lead(self, lead_id: str) -> dict[str, Any] | None:
         """A lead's record: routed (the latest `lead.routed`), origin (the promotion and
         when its trigger arrived), rep, state, tried, queue (None if unknown)."""
-        found = await self.redis.hgetall(f"{self.p}lead:{lead_id}")
-        if not found:
+        found = await self.redis.hmget(f"{self.p}lead:{lead_id}", LEAD_FIELDS)
+        if found[0] is None:
             return None
-        lead = {_text(k): _text(v) for k, v in found.items()}
+        lead: dict[str, Any] = {
+            name: _text(value) for name, value in zip(LEAD_FIELDS, found, strict=True)}
         for name in ("routed", "origin", "tried"):
             lead[name] = orjson.loads(lead[name])
         return lead
@@ -339,7 +360,7 @@ class Store:
         "missing", detail)."""
         reply = await self._set_state(args=[
             self.p, lead_id, wanted, " ".join(from_states), rep or "",
-            _json(("decision", key, value) for key, value in decisions),
+            _json(("decision", key, value) for key, value in decisions), self.closed_retention,
         ])
         return _text(reply[0]), (_text(reply[1]) if len(reply) > 1 else None)
 

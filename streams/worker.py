@@ -102,8 +102,8 @@ async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | Non
     routing = None
     if roster is not None:
         redis = Redis.from_url(settings.redis_url)
-        routing = Routing(settings, roster, redis, Store(redis, settings.app_id), producer,
-                          pipeline.topics)
+        store = Store(redis, settings.app_id, settings.routing_closed_lead_retention_seconds)
+        routing = Routing(settings, roster, redis, store, producer, pipeline.topics)
     runner = await start_web(pipeline, queue_routes(routing) if routing else [])
     coroutines = [run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline),
                   collect_garbage(),
