@@ -144,12 +144,31 @@ def assign(
     return Assignment(routed, new_rotation)
 
 
+def unable_to_hold(roster: CompiledRoster, rep_id: str, now: datetime) -> str | None:
+    """Why the rep `rep_id` can no longer hold leads at `now` (a roster change removed
+    them, made them an SDR, or they are out of office), or None: their open leads are then
+    handed to someone who can."""
+    rep = roster.reps.get(rep_id)
+    if rep is None:
+        return f"{rep_id} left the roster"
+    if rep.role != "MRR":
+        return f"{rep_id} no longer takes inbound leads"
+    if _away(rep, now):
+        return f"{rep_id} is out of office"
+    return None
+
+
+def _away(rep: Rep, now: datetime) -> bool:
+    today = now.astimezone(ZoneInfo(rep.time_zone)).date()
+    return any(away.start <= today <= away.end for away in rep.out_of_office)
+
+
 def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
               tried: Collection[str]) -> str | None:
     if rep.id in tried:
         return "had this lead already"
     local = now.astimezone(ZoneInfo(rep.time_zone))
-    if any(away.start <= local.date() <= away.end for away in rep.out_of_office):
+    if _away(rep, now):
         return "out of office"
     if lead.track == FAST_TRACK and not _on_shift(rep, local):
         return "off shift"

@@ -13,11 +13,12 @@ nothing. While Redis is down, routing waits and retries: it delays leads, never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -35,10 +36,10 @@ from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
 from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
-from routing.policy import Lead, assign, route, team_for
+from routing.policy import Lead, assign, route, team_for, unable_to_hold
 from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
-from routing.sla import BREACH, Timer, announcements, states_for, step
-from routing.store import Move, Store, StreamReader, redis_down
+from routing.sla import BREACH, Timer, announcements, handed_over, states_for, step
+from routing.store import ACKNOWLEDGED, ASSIGNED, QUEUES, Move, Store, StreamReader, redis_down
 from streams.dead_letters import as_record, counted, describe, letter, send, unrecorded
 from streams.produce import Record, produce
 from streams.topics import Topics, fits
@@ -48,8 +49,8 @@ log = logging.getLogger("leadscore.routing")
 
 #: A new router group starts with the promotions this recent (seconds before the start).
 NEW_GROUP_LOOKBACK = 300.0
-#: How often the watchdog and the queue gauges look.
-SLA_TICK, GAUGE_TICK = 0.25, 10.0
+#: How often the watchdog, the queue gauges and the hand-over of stranded leads look.
+SLA_TICK, GAUGE_TICK, STRANDED_TICK = 0.25, 10.0, 60.0
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Routing:
     producer: AIOKafkaProducer
     topics: Topics
     consumer_name: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+    #: Set when a new roster is put in force: its reps' leads are looked at again.
+    roster_changed: asyncio.Event = field(default_factory=asyncio.Event)
     #: Each channel's delivery task, and the settings it runs with.
     dispatchers: dict[str, tuple[asyncio.Task[None], Channel]] = field(default_factory=dict)
     http: Any = None
@@ -72,7 +75,8 @@ class Routing:
 def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
     """The coroutines of the routing stage, for the worker to run."""
     return [route_promotions(routing), publish_outbox(routing), watch_sla(routing),
-            follow_roster(routing), gauge_queues(routing), run_channels(routing)]
+            follow_roster(routing), hand_over_stranded(routing), gauge_queues(routing),
+            run_channels(routing)]
 
 
 async def route_promotions(routing: Routing) -> None:
@@ -275,11 +279,88 @@ async def follow_roster(routing: Routing) -> None:
             log.info("roster in force", extra={"version": roster.version,
                                                 "previous": routing.roster.version})
             routing.roster = roster
+            routing.roster_changed.set()
             _start_dispatchers(routing)
         return None
 
     await follow_versions(routing.settings, routing.producer, routing.topics.roster,
                           ROSTER_KEY, "roster", routing.topics.dead_letter, accept)
+
+
+async def hand_over_stranded(routing: Routing) -> None:
+    """A worker task: the open leads of a rep who left the roster, no longer takes inbound
+    leads, or is out of office from today go to a rep who can take them, by the policy, at
+    each new roster and every `STRANDED_TICK` (an absence starts at midnight)."""
+
+    async def set_aside(lead_id: str, error: Exception) -> None:
+        where = unrecorded(f"{routing.store.p}lead:{lead_id}", 0, lead_id)
+        await _set_aside(routing, counted(letter(
+            "route", f"a lead that could not be handed over: {describe(error)}", where,
+            "leads", error), error))
+
+    while True:
+        routing.roster_changed.clear()
+        try:
+            await hand_over_leads_of_unable_reps(routing.roster, routing.store,
+                                                 datetime.now(UTC), set_aside)
+        except RedisError as error:
+            redis_down(error)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STRANDED_TICK):
+                await routing.roster_changed.wait()
+
+
+async def hand_over_leads_of_unable_reps(
+    roster: CompiledRoster, store: Store, now: datetime,
+    set_aside: Callable[[str, Exception], Awaitable[None]],
+) -> int:
+    """Hand over, once each, the open leads of every rep `unable_to_hold` them at `now`;
+    returns how many moved. A lead that fails is set aside and the others go on."""
+    moved = 0
+    for rep in await store.holders():
+        reason = unable_to_hold(roster, rep, now)
+        if reason is None:
+            continue
+        for queue in QUEUES:
+            for lead_id, _ in await store.queue(rep, queue):
+                try:
+                    moved += await _hand_over(roster, store, lead_id, rep, reason, now)
+                except RedisError:
+                    raise
+                except Exception as error:  # a bug of ours on one lead: the rest go on
+                    await set_aside(lead_id, error)
+    return moved
+
+
+async def _hand_over(roster: CompiledRoster, store: Store, lead_id: str, rep: str,
+                     reason: str, now: datetime) -> bool:
+    """Reassign one lead of `rep` by the policy; the lead keeps its due time and deadline
+    (the prospect's wait does not start again because a rep left)."""
+    while True:
+        lead = await store.lead(lead_id)
+        if lead is None or lead["rep"] != rep or lead["state"] not in (ASSIGNED, ACKNOWLEDGED):
+            return False
+        current = Lead.of(lead["origin"]["promotion"])
+        team = team_for(roster, current)[0].id
+        snapshot = await store.snapshot(roster, team, now)
+        choice = assign(roster, current, now, snapshot.loads, snapshot.rotation,
+                        tried=lead["tried"])
+        if choice.rep == rep:  # nobody else: the rep is the team's escalation target
+            return False
+        old = lead["routed"]
+        moved = {**choice.routed, "due": old["due"], "deadline": old["deadline"]}
+        rotation = None if moved["fallback"] else choice.rotation
+        planned = handed_over(roster, lead["origin"], moved, rotation, rep, reason,
+                              lead["tried"], now)
+        move = Move.to(roster, moved, lead["tried"], now, team, snapshot.version, rotation)
+        member = f"{lead_id}|away{len(lead['tried'])}|reassign|{rep}|0"  # once per move
+        done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), rep,
+                                planned.announcements, move)
+        if done != "conflict":
+            if done == "ok":
+                log.info("handed over", extra={"lead": lead_id, "from_rep": rep,
+                                               "rep": moved["rep"], "reason": reason})
+            return done == "ok"
 
 
 async def run_channels(routing: Routing) -> None:
@@ -327,7 +408,7 @@ async def gauge_queues(routing: Routing) -> None:
             roster = routing.roster
             for team in roster.teams:
                 reps = [rep.id for rep in roster.members(team)]
-                for queue in ("fast", "standard"):
+                for queue in QUEUES:
                     depth = await routing.store.queue_depth(reps, queue)
                     metrics.QUEUE_DEPTH.labels(team, queue).set(depth)
         except RedisError as error:

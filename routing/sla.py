@@ -65,11 +65,13 @@ def announcements(
     rep), and (`with_timers`) the rep's SLA timers, its ladder counted from `started`
     (default: the assignment's time) and its escalation from `first_assigned` (default:
     this is the first assignment)."""
-    rep = roster.reps[routed["rep"]]
     items: list[Announcement] = [
         ("decision", decision["prospect"], orjson.dumps(decision)) for decision in decisions]
-    shown = alert(kind, rep, card(routed, lead.promotion), received_at, ordinal)
-    items += [("alert", channel, shown["id"], orjson.dumps(shown)) for channel in rep.alerts]
+    rep = roster.reps.get(routed["rep"])  # None: left the roster since (nobody to alert)
+    if rep is not None:
+        shown = alert(kind, rep, card(routed, lead.promotion), received_at, ordinal)
+        items += [("alert", channel, shown["id"], orjson.dumps(shown))
+                  for channel in rep.alerts]
     if with_timers:
         items += [("sla", timer.due, timer.member)
                   for timer in timers(roster, lead, routed, started, first_assigned)]
@@ -168,8 +170,19 @@ def step(
     else:
         reason = ("not acknowledged in time; nobody else can take it: escalated"
                   if moved["fallback"] else "not acknowledged in time")
-    reassigned = lead_event("lead.reassigned", lead.id, lead.prospect, moved["rep"], at,
-                            from_rep=timer.rep, reason=reason, routed=moved)
+    return handed_over(roster, origin, moved, rotation, timer.rep, reason, tried, when)
+
+
+def handed_over(
+    roster: CompiledRoster, origin: dict[str, Any], moved: Decision,
+    rotation: Rotation | None, from_rep: str, reason: str, tried: list[str], when: datetime,
+) -> Step:
+    """A lead handed from `from_rep` to the rep `moved` names, for `reason`: the
+    `lead.reassigned` decision, the new rep's alert and SLA timers."""
+    lead = Lead.of(origin["promotion"])
+    reassigned = lead_event("lead.reassigned", lead.id, lead.prospect, moved["rep"],
+                            iso(when.timestamp()), from_rep=from_rep, reason=reason,
+                            routed=moved)
     items = announcements(roster, lead, moved, "reassigned", None, [reassigned],
                           first_assigned=first_assignment(origin), ordinal=len(tried))
     return Step(items, moved, rotation)

@@ -40,6 +40,9 @@ DAY_TTL, MONTH_TTL = 3 * 86_400, 40 * 86_400
 
 # Lead states.
 ASSIGNED, ACKNOWLEDGED, COMPLETED = "assigned", "acknowledged", "completed"
+#: Each rep's two queues: the fast-track inbox and the 24-hour queue.
+QUEUES = ("fast", "standard")
+
 #: A lead's record, a hash. Besides these, `timer:<member>` names each SLA timer set for
 #: it (so closing the lead removes them) and `done:<member>` each step carried out (so a
 #: step happens once, and the marks leave Redis with the lead).
@@ -92,6 +95,7 @@ if day ~= '' then count(p, rep, day, month, ARGV[14], ARGV[15]) end
 redis.call('HSET', lead, 'routed', ARGV[9], 'origin', ARGV[10], 'rep', rep, 'state', 'assigned',
            'tried', ARGV[16], 'queue', ARGV[11])
 redis.call('ZADD', p .. 'q:' .. rep .. ':' .. ARGV[11], ARGV[12], lead_id)
+redis.call('SADD', p .. 'holders', rep)
 announce(p, ARGV[13])
 return {'ok'}
 """
@@ -151,6 +155,7 @@ if new_rep ~= '' then
   local old_rep = redis.call('HGET', lead, 'rep')
   redis.call('ZREM', p .. 'q:' .. old_rep .. ':' .. queue, lead_id)
   redis.call('ZADD', p .. 'q:' .. new_rep .. ':' .. queue, ARGV[7], lead_id)
+  redis.call('SADD', p .. 'holders', new_rep)
   redis.call('HSET', lead, 'rep', new_rep, 'routed', ARGV[8], 'tried', ARGV[9],
              'state', 'assigned')
   if ARGV[10] ~= '' then count(p, new_rep, ARGV[10], ARGV[11], ARGV[13], ARGV[14]) end
@@ -330,7 +335,7 @@ class Store:
         trigger arrived."""
         rep = roster.reps.get(routed["rep"])
         day, month = load_periods(rep, datetime.fromisoformat(routed["at"])) if rep else ("", "")
-        queue = "fast" if routed["track"] == FAST_TRACK else "standard"
+        queue = QUEUES[0] if routed["track"] == FAST_TRACK else QUEUES[1]
         reply = await self._assign(args=[
             self.p, routed["lead"], routed["team"], version, json.dumps(rotation.current),
             routed["rep"], day, month, orjson.dumps(routed), origin, queue,
@@ -392,6 +397,11 @@ class Store:
             json.dumps(rotation.current if rotation else {}),
         ])
         return _text(reply[0])
+
+    async def holders(self) -> list[str]:
+        """Every rep who was ever given a lead, in or out of the roster in force: the reps
+        whose queues a roster change may strand."""
+        return sorted(_text(rep) for rep in await self.redis.smembers(f"{self.p}holders"))
 
     async def queue(self, rep: str, queue: str) -> list[tuple[str, float]]:
         """A rep's queue ("fast" or "standard"): lead ids by due time."""

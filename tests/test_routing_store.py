@@ -1,4 +1,5 @@
-"""Routing's Redis state on a real Redis: what a lead leaves behind once it is closed."""
+"""Routing's Redis state on a real Redis: what a lead leaves behind once it is closed, and
+where the leads of a rep who can no longer hold them go."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from redis.asyncio import Redis
 
 from routing import queue
-from routing.policy import Lead, route
-from routing.roster import CompiledRoster, load_roster
-from routing.sla import announcements
+from routing.policy import Lead, Loads, Rotation, route
+from routing.roster import CompiledRoster, load_roster, roster_from_text
+from routing.router import hand_over_leads_of_unable_reps
+from routing.sla import announcements, step, timers
 from routing.store import Store
 from tests.test_routing_policy import promotion
 
@@ -80,3 +83,66 @@ async def test_a_completed_lead_takes_its_timers_with_it_and_leaves_redis_after_
     assert await store.lead(fast) is None
     assert (await queue.complete(store, fast, None, now + timedelta(days=2))).status == \
         "missing"
+
+
+def without_rep(text: str, rep: str) -> str:
+    """The roster text with the rep `rep`'s entry removed."""
+    start = text.index(f"  - id: {rep}\n")
+    return text[:start] + text[text.index("  - id: ", start + 1):]
+
+
+async def set_aside_nothing(lead_id: str, error: Exception) -> None:
+    raise AssertionError(f"{lead_id} set aside: {error!r}")
+
+
+async def outbox(store: Store) -> list[dict[str, Any]]:
+    entries: Any = await store.redis.xrange(f"{store.p}outbox")
+    return [orjson.loads(fields[b"value"]) for _, fields in entries]
+
+
+async def test_a_rep_who_leaves_the_roster_or_goes_away_has_their_open_leads_handed_over(
+    store: Store,
+) -> None:
+    roster = load_roster(ROSTER)
+    now = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)  # a Wednesday, everyone on shift
+    leads = [await assign(store, roster, f"p{n}@acme.example", track, now)
+             for n, track in enumerate(["fast_track", "standard", "standard"])]
+    held = {lead_id: (await store.lead(lead_id) or {})["rep"] for lead_id in leads}
+    assert sorted(held.values()) == ["ana", "bruno", "marta"]
+    ana_lead = next(lead_id for lead_id, rep in held.items() if rep == "ana")
+    before = (await store.lead(ana_lead) or {})["routed"]
+
+    later = now + timedelta(hours=1)
+    gone = roster_from_text("roster.yaml", without_rep(ROSTER.read_text(), "ana"))
+    assert await hand_over_leads_of_unable_reps(gone, store, later, set_aside_nothing) == 1
+    after = await store.lead(ana_lead) or {}
+    assert after["rep"] in ("bruno", "marta") and after["state"] == "assigned"
+    assert (after["routed"]["due"], after["routed"]["deadline"]) == (
+        before["due"], before["deadline"])  # the prospect's wait does not start again
+    assert await store.queue("ana", "fast") + await store.queue("ana", "standard") == []
+    [moved] = [d for d in await outbox(store) if d["type"] == "lead.reassigned"]
+    assert (moved["from_rep"], moved["rep"], moved["reason"]) == (
+        "ana", after["rep"], "ana left the roster")
+    # Once: another worker (or the next tick) finds nothing left to do.
+    assert await hand_over_leads_of_unable_reps(gone, store, later, set_aside_nothing) == 0
+
+    # Out of office from today, in a roster that keeps them: the same.
+    text = ROSTER.read_text().replace(
+        "  - id: bruno\n", "  - id: bruno\n    out_of_office: [{start: 2026-03-04, end: "
+        "2026-03-10}]\n")
+    away = roster_from_text("roster.yaml", without_rep(text, "ana"))
+    assert await hand_over_leads_of_unable_reps(away, store, later, set_aside_nothing) >= 1
+    assert await store.queue("bruno", "fast") + await store.queue("bruno", "standard") == []
+    reasons = {d["reason"] for d in await outbox(store) if d["type"] == "lead.reassigned"}
+    assert "bruno is out of office" in reasons
+
+
+def test_a_step_for_a_rep_who_left_the_roster_announces_no_alert_and_does_not_fail() -> None:
+    roster = load_roster(ROSTER)
+    made = promotion("p@acme.example")
+    lead = Lead.of(made)
+    routed = route(roster, lead, Loads(), Rotation()).routed
+    gone = roster_from_text("roster.yaml", without_rep(ROSTER.read_text(), routed["rep"]))
+    [timer] = [t for t in timers(roster, lead, routed) if t.action == "remind"]
+    planned = step(gone, timer, {"promotion": made}, routed, lead.at, None, [routed["rep"]])
+    assert [item[0] for item in planned.announcements] == ["decision"]  # no alert, no KeyError
