@@ -141,6 +141,13 @@ def promoted(
     }
 
 
+def reengaged(version: str, prospect: str, score: int, at: str, trigger: Trigger) -> Decision:
+    """A lead raised their hand again (a second contact-me form, a trial request): routing
+    tells the lead's owner, once per trigger event."""
+    return {"type": "prospect.reengaged", "prospect": prospect, "score": score, "at": at,
+            "rules_version": version, "trigger": trigger}
+
+
 def rejected(version: str, line: int, error: str) -> Decision:
     return {"type": "event.rejected", "line": line, "error": error, "rules_version": version}
 
@@ -190,9 +197,9 @@ class LeadEvent(TypedDict):
 
 #: Every decision type, by the stage that makes it.
 DECISION_TYPES = {
-    "scoring": ("score.changed", "prospect.promoted", "event.rejected"),
+    "scoring": ("score.changed", "prospect.promoted", "prospect.reengaged", "event.rejected"),
     "routing": ("lead.routed", "lead.acknowledged", "lead.completed", "lead.reminded",
-                "lead.reassigned", "sla.breached"),
+                "lead.reassigned", "lead.reengaged", "sla.breached"),
 }
 
 
@@ -216,6 +223,8 @@ def routing_summary(row: Decision) -> str:
         return f"reminded {row['rep']}: not acknowledged yet"
     if kind == "sla.breached":
         return f"SLA breached: {row['rep']} missed the deadline {row['deadline']}"
+    if kind == "lead.reengaged":
+        return f"{row['rep']} told: the lead raised their hand again"
     if kind == "lead.acknowledged":
         return f"acknowledged by {row['rep']}"
     if kind == "lead.completed":

@@ -20,7 +20,7 @@ from routing.roster import Channel, Rep
 
 ENTRY_POINT_GROUP = "leadscore.channels"
 
-Kind = Literal["new_lead", "reminder", "reassigned"]
+Kind = Literal["new_lead", "reminder", "reassigned", "re_engaged"]
 
 
 class Alert(TypedDict):
@@ -37,13 +37,14 @@ class Alert(TypedDict):
     received_at: int | None
 
 
-def alert_id(lead: str, kind: str, rep: str, ordinal: int = 0) -> str:
-    """One id per lead, kind, rep and `ordinal` (which reminder, which reassignment)."""
+def alert_id(lead: str, kind: str, rep: str, ordinal: int | str = 0) -> str:
+    """One id per lead, kind, rep and `ordinal` (which reminder, which reassignment, which
+    trigger event)."""
     return "A" + hashlib.sha256(f"{lead}|{kind}|{rep}|{ordinal}".encode()).hexdigest()[:20]
 
 
 def alert(kind: Kind, rep: Rep, card: dict[str, Any], received_at: int | None,
-          ordinal: int = 0) -> Alert:
+          ordinal: int | str = 0) -> Alert:
     return {
         "type": "lead.alert", "id": alert_id(card["lead"], kind, rep.id, ordinal), "kind": kind,
         "rep": {"id": rep.id, "name": rep.name, "email": rep.email}, "lead": card,
@@ -127,7 +128,8 @@ def text(card: dict[str, Any], kind: Kind) -> str:
     who = profile.get("name") or card["prospect"]
     company = f" ({profile['company']})" if profile.get("company") else ""
     what = {"new_lead": "New lead", "reminder": "Reminder: not acknowledged yet",
-            "reassigned": "Lead reassigned to you"}[kind]
+            "reassigned": "Lead reassigned to you",
+            "re_engaged": "Your lead raised their hand again"}[kind]
     track = f"FAST TRACK, acknowledge by {card['deadline']}" if card["track"] == "fast_track" else \
         f"due {card['due']}"
     return f"{what}: {who}{company}, score {card.get('score')}, {track}"

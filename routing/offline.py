@@ -20,7 +20,7 @@ import orjson
 from leadscore.decisions import Decision, ProspectPromoted
 from routing.policy import Lead, Loads, Rotation, assign, load_periods, route, team_for
 from routing.roster import CompiledRoster
-from routing.sla import BREACH, Timer, announcements, states_for, step
+from routing.sla import BREACH, Timer, announcements, reengaged, states_for, step
 from routing.store import ASSIGNED, Announcement
 
 
@@ -42,8 +42,11 @@ class Offline:
     loads: Counter[tuple[str, str]] = field(default_factory=Counter)
     leads: dict[str, _Lead] = field(default_factory=dict)
     timers: list[tuple[float, str]] = field(default_factory=list)
-    #: Timers carried out (a breach timer is set again by each assignment of its lead).
+    #: Timers carried out (a breach timer is set again by each assignment of its lead), and
+    #: hand-raises told.
     done: set[str] = field(default_factory=set)
+    #: Each prospect's last lead.
+    open: dict[str, str] = field(default_factory=dict)
 
     def route(self, promotion: ProspectPromoted) -> list[Decision]:
         """Assign a promotion (once: a repeat makes nothing), after the steps due before."""
@@ -56,11 +59,24 @@ class Offline:
                            self.rotations.get(team.id, Rotation()))
         self.rotations[team.id] = assignment.rotation
         self._count(assignment.rep, lead.at)
+        self.open[lead.prospect] = lead.id
         self.leads[lead.id] = _Lead({"promotion": promotion, "received_at": None,
                                      "assigned_at": promotion["at"]},
                                     assignment.routed, assignment.rep, [assignment.rep])
         return made + self._announce(announcements(
             self.roster, lead, assignment.routed, "new_lead", None, [assignment.routed]))
+
+    def tell_owner(self, raised: Decision) -> list[Decision]:
+        """A lead's new hand-raise: its owner is told, once per trigger event (nobody
+        closes a lead offline, so the prospect's last lead is open)."""
+        made = self.until(datetime.fromisoformat(raised["at"]))
+        held = self.leads.get(self.open.get(raised["prospect"], ""))
+        told = f"{raised['trigger']['id']}|{held.rep if held else ''}"
+        if held is None or told in self.done:
+            return made
+        self.done.add(told)
+        return made + self._announce(reengaged(self.roster, held.origin, held.routed, raised,
+                                               None))
 
     def until(self, now: datetime) -> list[Decision]:
         """Carry out the SLA steps due by `now`, in order."""
@@ -137,3 +153,5 @@ def with_routing(roster: CompiledRoster, items: Iterable[Any]) -> Iterator[Any]:
         yield item
         if item.get("type") == "prospect.promoted":
             yield from offline.route(item)  # type: ignore[arg-type]
+        elif item.get("type") == "prospect.reengaged":
+            yield from offline.tell_owner(item)

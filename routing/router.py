@@ -30,7 +30,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from leadscore.decisions import ProspectPromoted, iso
+from leadscore.decisions import Decision, ProspectPromoted, iso
 from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from routing import metrics
@@ -38,7 +38,15 @@ from routing.alerts import channel_types
 from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
 from routing.policy import Lead, assign, route, team_for, unable_to_hold
 from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
-from routing.sla import BREACH, Timer, announcements, handed_over, states_for, step
+from routing.sla import (
+    BREACH,
+    Timer,
+    announcements,
+    handed_over,
+    reengaged,
+    states_for,
+    step,
+)
 from routing.store import ACKNOWLEDGED, ASSIGNED, QUEUES, Move, Store, StreamReader, redis_down
 from streams.dead_letters import as_record, counted, describe, letter, send, unrecorded
 from streams.produce import Record, produce
@@ -130,15 +138,21 @@ class _NewGroupStartsRecently(ConsumerRebalanceListener):  # type: ignore[misc]
 async def _route_record(routing: Routing, record: Any) -> None:
     try:
         decision = orjson.loads(record.value)
-        if not isinstance(decision, dict) or decision.get("type") != "prospect.promoted":
+        kind = decision.get("type") if isinstance(decision, dict) else None
+        handle: Callable[[Routing, Any, int | None], Awaitable[str]]
+        if kind == "prospect.promoted":
+            Lead.of(cast(ProspectPromoted, decision))  # checks what routing reads of it
+            handle = assign_promotion
+        elif kind == "prospect.reengaged":
+            _check_hand_raise(decision)
+            handle = tell_owner
+        else:
             return
-        promotion = cast(ProspectPromoted, decision)
-        Lead.of(promotion)  # checks what routing reads of it
     except (ValueError, KeyError, TypeError) as error:
         await _set_aside(routing, counted(letter("route", describe(error), record, "decisions")))
         return
     try:
-        await _retrying_redis(lambda: assign_promotion(routing, promotion, record.timestamp))
+        await _retrying_redis(lambda: handle(routing, decision, record.timestamp))
     except Exception as error:  # a bug of ours, or a roster that cannot route it: go on
         await _set_aside(routing, counted(letter("route", describe(error), record, "decisions",
                                                  error), error))
@@ -176,6 +190,27 @@ async def assign_promotion(
             log.info("routed", extra={"lead": lead.id, "team": team.id, "rep": routed["rep"],
                                       "track": lead.track, "fallback": routed["fallback"]})
         return outcome
+
+
+def _check_hand_raise(raised: Decision) -> None:
+    """Raises unless `raised` holds what routing reads of a `prospect.reengaged`."""
+    if not all(isinstance(value, str) for value in (
+            raised["prospect"], raised["at"], raised["trigger"]["id"])):
+        raise TypeError("prospect, at and trigger.id must be text")
+
+
+async def tell_owner(routing: Routing, raised: Decision, received_at: int | None) -> str:
+    """Alert the owner of the open lead of a prospect who raised their hand again, once per
+    trigger event; "ok", "done" (told before), or "none" (no open lead: a hand-raiser who
+    is no lead, or whose lead is closed, is promoted and routed as a new lead instead)."""
+    store = routing.store
+    lead_id = await store.open_lead(raised["prospect"])
+    lead = None if lead_id is None else await store.lead(lead_id)
+    if lead_id is None or lead is None:
+        return "none"
+    items = reengaged(routing.roster, lead["origin"], lead["routed"], raised, received_at)
+    member = f"{lead_id}|raised-{raised['trigger']['id']}|re_engaged|{lead['rep']}|0"
+    return await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"], items)
 
 
 async def publish_outbox(routing: Routing) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -58,7 +58,7 @@ def announcements(
     roster: CompiledRoster, lead: Lead, routed: Decision, kind: Kind,
     received_at: int | None, decisions: list[Decision], *, with_timers: bool = True,
     started: datetime | None = None, first_assigned: datetime | None = None,
-    ordinal: int = 0,
+    ordinal: int | str = 0,
 ) -> list[Announcement]:
     """What assigning `lead` (as `routed`) announces: `decisions`, an alert of `kind` on
     each of the rep's channels (`ordinal` tells apart the same kind of alert to the same
@@ -108,6 +108,23 @@ def timers(
              for rung, action, due in ladder]
     deadline = lead.at + timedelta(seconds=team.sla.fast_track.acknowledge_within)
     return [*found, Timer(lead.id, BREACH_STEP, BREACH, "", deadline.timestamp())]
+
+
+def reengaged(
+    roster: CompiledRoster, origin: dict[str, Any], routed: Decision, raised: Decision,
+    received_at: int | None,
+) -> list[Announcement]:
+    """What a lead's new hand-raise (`raised`, a `prospect.reengaged` decision) announces:
+    `lead.reengaged`, and a `re_engaged` alert to the rep holding the lead, its card showing
+    the new trigger and score. The alert's id is the trigger event's, so each hand-raise
+    alerts once."""
+    promotion = cast(ProspectPromoted, {**origin["promotion"], "score": raised["score"],
+                                        "trigger": raised["trigger"]})
+    lead = Lead.of(promotion)
+    told = lead_event("lead.reengaged", lead.id, lead.prospect, routed["rep"], raised["at"],
+                      trigger=raised["trigger"])
+    return announcements(roster, lead, routed, "re_engaged", received_at, [told],
+                         with_timers=False, ordinal=raised["trigger"]["id"])
 
 
 def first_assignment(origin: dict[str, Any]) -> datetime:

@@ -62,7 +62,9 @@ local function announce(p, items)
     end
   end
 end
-local function close(p, lead, retention)
+local function close(p, lead, lead_id, retention)
+  local open = p .. 'open:' .. cjson.decode(redis.call('HGET', lead, 'routed'))['prospect']
+  if redis.call('GET', open) == lead_id then redis.call('DEL', open) end
   for _, name in ipairs(redis.call('HKEYS', lead)) do
     if string.sub(name, 1, 6) == 'timer:' then
       redis.call('ZREM', p .. 'sla', string.sub(name, 7))
@@ -94,6 +96,7 @@ local rep, day, month = ARGV[6], ARGV[7], ARGV[8]
 if day ~= '' then count(p, rep, day, month, ARGV[14], ARGV[15]) end
 redis.call('HSET', lead, 'routed', ARGV[9], 'origin', ARGV[10], 'rep', rep, 'state', 'assigned',
            'tried', ARGV[16], 'queue', ARGV[11])
+redis.call('SET', p .. 'open:' .. ARGV[17], lead_id)
 redis.call('ZADD', p .. 'q:' .. rep .. ':' .. ARGV[11], ARGV[12], lead_id)
 redis.call('SADD', p .. 'holders', rep)
 announce(p, ARGV[13])
@@ -116,7 +119,7 @@ redis.call('HSET', lead, 'state', wanted)
 if wanted == 'completed' then
   local holder = redis.call('HGET', lead, 'rep')
   redis.call('ZREM', p .. 'q:' .. holder .. ':' .. redis.call('HGET', lead, 'queue'), lead_id)
-  close(p, lead, ARGV[7])
+  close(p, lead, lead_id, ARGV[7])
 end
 announce(p, ARGV[6])
 return {'ok'}
@@ -340,7 +343,7 @@ class Store:
             self.p, routed["lead"], routed["team"], version, json.dumps(rotation.current),
             routed["rep"], day, month, orjson.dumps(routed), origin, queue,
             datetime.fromisoformat(routed["due"]).timestamp(), _json(announcements),
-            DAY_TTL, MONTH_TTL, json.dumps([routed["rep"]]),
+            DAY_TTL, MONTH_TTL, json.dumps([routed["rep"]]), routed["prospect"],
         ])
         return _text(reply[0])
 
@@ -397,6 +400,11 @@ class Store:
             json.dumps(rotation.current if rotation else {}),
         ])
         return _text(reply[0])
+
+    async def open_lead(self, prospect: str) -> str | None:
+        """The id of the prospect's open lead (assigned or acknowledged), if any."""
+        found = await self.redis.get(f"{self.p}open:{prospect}")
+        return None if found is None else _text(found)
 
     async def holders(self) -> list[str]:
         """Every rep who was ever given a lead, in or out of the roster in force: the reps

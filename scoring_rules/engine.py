@@ -26,6 +26,7 @@ from leadscore.decisions import (
     Trigger,
     iso,
     promoted,
+    reengaged,
     score_changed,
 )
 from leadscore.events import Event
@@ -341,4 +342,5 @@ _EVALUATOR_NAMES: dict[str, Any] = {
     "run_due": run_due, "iso": iso, "UNREAD": UNREAD, "ABSENT": ABSENT, "_apply_fit": _apply_fit,
     "_hold": _hold, "_record_outcome": _record_outcome, "_promote_if_due": _promote_if_due,
     "_trigger": _trigger, "_record_profile": _record_profile, "_count_hit": _count_hit,
+    "reengaged": reengaged,
 }

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from leadscore.decisions import ANONYMOUS, FAST_TRACK, PROSPECT, score_changed_source
+from leadscore.decisions import ANONYMOUS, FAST_TRACK, LEAD, PROSPECT, score_changed_source
 from scoring_rules.compile import MATCH_MEMORY, VISITS_WITHIN, BehaviorRule, RuleSet
 from scoring_rules.conditions import Predicate
 from scoring_rules.state import REMEMBERED_EVENT_IDS, REMEMBERED_VISITS
@@ -48,7 +48,8 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
     tests, owners and fit evaluators).
 
     It also calls, by name, the engine's `rules`, `run_due`, `iso`, `_apply_fit`, `_hold`,
-    `_record_outcome`, `_record_profile`, `_count_hit`, `_trigger`, `_promote_if_due`, `UNREAD`
+    `_record_outcome`, `_record_profile`, `_count_hit`, `_trigger`, `_promote_if_due`,
+    `reengaged`, `UNREAD`
     and `ABSENT`, which the caller provides.
     """
     code = _Code()
@@ -93,6 +94,11 @@ def generate(rules: RuleSet, event_type: str | None) -> tuple[str, dict[str, Any
                 f"{reached}):")
     code.add(2, "_promote_if_due(rules, state, t, decisions, "
                 "_trigger(event_id, event_type, props))")
+    if any(rule.fast_track for rule in behavior):
+        code.add(1, "if raised:  # a lead raised their hand again: its owner hears of it")
+        code.add(2, "decisions.append(reengaged(rules.version, state.key, "
+                    "state.score(rules.min_score, rules.max_score), at or iso(t), "
+                    "_trigger(event_id, event_type, props)))")
     return code.source(), code.values
 
 
@@ -104,6 +110,8 @@ def _behavior(
     always_active = any(not rule.where for rule in behavior)
     if not always_active:
         code.add(1, "active = False")
+    if any(rule.fast_track for rule in behavior):
+        code.add(1, "raised = False")
     code.add(1, "total = state.fit + state.behavior  # the score before clamping to bounds")
     where = _where(code, behavior)
     gated = [rule for rule in behavior if rule.gate]
@@ -133,6 +141,8 @@ def _behavior(
         if rule.fast_track:
             code.add(depth, f"if state.stage in ({ANONYMOUS!r}, {PROSPECT!r}):")
             code.add(depth + 1, f"state.track = {FAST_TRACK!r}")
+            code.add(depth, f"elif state.stage == {LEAD!r}:")
+            code.add(depth + 1, "raised = True")
         if rule.points:
             _points(code, depth, rule, low, high, version)
         if len(code.lines) == body:

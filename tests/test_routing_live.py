@@ -488,3 +488,23 @@ def test_a_redis_entry_that_holds_no_alert_or_step_is_set_aside_and_routing_goes
         post_forms(worker, ["after@acme.example"])
         wait_for(lambda: bool(webhook.delivered()), 30, lambda: worker.log()[-3000:])
     client.close()
+
+
+def test_a_lead_who_sends_the_contact_form_again_gets_their_owner_a_re_engaged_alert(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    webhook, mailbox = receivers
+    settings = routing_settings(broker, redis_url, unique, tmp_path,
+                                roster(webhook, mailbox, channels="hook", sla=CALM))
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        post_forms(worker, ["again@acme.example"])
+        wait_for(lambda: len(webhook.delivered()) == 1, 30, lambda: worker.log()[-3000:])
+        post_forms(worker, ["again@acme.example"])
+        wait_for(lambda: len(webhook.delivered()) == 2, 30, lambda: worker.log()[-3000:])
+        [told] = decisions(settings, worker, 1, {"lead.reengaged"})
+    first, second = (item.body for item in webhook.delivered())
+    assert (first["kind"], second["kind"]) == ("new_lead", "re_engaged")
+    assert second["rep"] == first["rep"] and second["lead"]["lead"] == first["lead"]["lead"]
+    assert second["lead"]["trigger"]["id"] != first["lead"]["trigger"]["id"]
+    assert (told["rep"], told["lead"]) == (first["rep"]["id"], first["lead"]["lead"])

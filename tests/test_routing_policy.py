@@ -212,3 +212,23 @@ def test_the_escalation_counts_from_the_first_assignment_however_often_the_lead_
     escalated = made[-2]
     assert escalated["reason"] == "escalated: not acknowledged 10m after its first assignment"
     assert escalated["routed"]["fallback"] is True
+
+
+def test_a_lead_who_raises_their_hand_again_gets_their_owner_told_once_per_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from leadscore.cli import main
+
+    events = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+    again = tmp_path / "events.jsonl"
+    form = ('{"id": "%s", "type": "form.submitted", "occurred_at": "%s", "prospect": '
+            '{"email": "carlos@globex.example"}, "properties": {"form": "trial_request"}}\n')
+    again.write_text(events.read_text() + form % ("f-9001", "2026-01-09T10:04:00Z")
+                     + form % ("f-9001", "2026-01-09T10:04:30Z")  # a repeat of the event
+                     + form % ("f-9002", "2026-01-09T10:05:00Z"))
+    assert main(["replay", str(again), "--roster", str(ROSTER)]) == 0
+    made = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    raised = [d for d in made if d["type"] == "prospect.reengaged"]
+    assert [d["trigger"]["id"] for d in raised] == ["f-9001", "f-9002"]
+    told = [(d["rep"], d["trigger"]["id"]) for d in made if d["type"] == "lead.reengaged"]
+    assert told == [("bruno", "f-9001"), ("bruno", "f-9002")]  # the lead's owner then
