@@ -74,3 +74,22 @@ def test_retries_back_off_exponentially_with_full_jitter_and_a_cap(attempt: int)
     ceiling = min(300.0, 2 ** (attempt - 1))
     assert min(waits) >= 0 and max(waits) <= ceiling
     assert max(waits) > ceiling / 2  # spread over the range, not fixed
+
+
+@pytest.mark.parametrize("status", [302, 307])
+async def test_a_redirect_is_retried_and_never_followed(status: int) -> None:
+    """A 302 once counted as delivered (the alert never arrived), and a 307 sent the signed
+    alert on to whatever host the answer named."""
+    kind = channel_types()["webhook"]
+    with webhook_receiver("whsec_c2VjcmV0") as receiver, \
+            webhook_receiver("whsec_c2VjcmV0") as elsewhere:
+        receiver.answers, receiver.location = [status], elsewhere.url
+        async with aiohttp.ClientSession() as http:
+            context = Context(Channel(type="webhook", url=receiver.url), "whsec_c2VjcmV0",
+                              http, None, "")
+            outcome = await kind.deliver(the_alert(), context)
+            assert isinstance(outcome, Retry) and elsewhere.url in outcome.reason
+            assert str(status) in outcome.reason
+            assert await kind.deliver(the_alert(), context) == Delivered()
+        assert [item.body["_status"] for item in receiver.received] == [status, 200]
+        assert elsewhere.received == []
