@@ -90,11 +90,25 @@ def webhook_receiver(secret: str) -> Iterator[Webhook]:
 
 @dataclass
 class Mailbox:
+    """An SMTP server; `answers` are its replies to the next recipients, `data_answers` to
+    the next messages (then 250)."""
+
     host: str = "127.0.0.1"
     port: int = 0
     messages: list[tuple[float, Message]] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    data_answers: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        if self.answers:
+            return self.answers.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_answers:
+            return self.data_answers.pop(0)
         self.messages.append((time.time(), message_from_bytes(envelope.content)))
         return "250 Message accepted for delivery"
 

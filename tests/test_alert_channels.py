@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from routing.alerts import Alert, Context, Delivered, Gone, Retry, alert, channel_types
 from routing.dispatch import backoff
 from routing.roster import Channel, Rep
-from tests.receivers import webhook_receiver
+from tests.receivers import smtp_server, webhook_receiver
 
 REP = Rep(id="ana", name="Ana López", email="ana@northwind.example", role="MRR", team="emea")
 CARD: dict[str, Any] = {
@@ -93,3 +93,27 @@ async def test_a_redirect_is_retried_and_never_followed(status: int) -> None:
             assert await kind.deliver(the_alert(), context) == Delivered()
         assert [item.body["_status"] for item in receiver.received] == [status, 200]
         assert elsewhere.received == []
+
+
+async def test_a_temporary_smtp_refusal_is_retried_and_a_permanent_one_gives_up() -> None:
+    """A greylisting 451 once dropped the alert as if the address did not exist."""
+    kind = channel_types()["email"]
+    with smtp_server() as mailbox:
+        context = Context(Channel(type="email", url=f"smtp://{mailbox.host}:{mailbox.port}"),
+                          None, None, None, "")
+        mailbox.answers = ["451 4.7.1 Greylisted, please try again later",
+                           "452 4.2.2 Mailbox full"]
+        for _ in mailbox.answers[:]:
+            outcome = await kind.deliver(the_alert(), context)
+            assert isinstance(outcome, Retry) and "45" in outcome.reason
+        assert await kind.deliver(the_alert(), context) == Delivered()
+        assert len(mailbox.messages) == 1
+        mailbox.answers = ["550 5.1.1 No such user"]
+        outcome = await kind.deliver(the_alert(), context)
+        assert isinstance(outcome, Gone) and "550" in outcome.reason
+        mailbox.data_answers = ["451 4.3.0 Try again later", "554 5.7.1 Message rejected"]
+        outcome = await kind.deliver(the_alert(), context)
+        assert isinstance(outcome, Retry) and "451" in outcome.reason
+        outcome = await kind.deliver(the_alert(), context)
+        assert isinstance(outcome, Gone) and "554" in outcome.reason
+        assert len(mailbox.messages) == 1

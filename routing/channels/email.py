@@ -1,6 +1,11 @@
 """Email over SMTP to the rep's address. The channel's `url` is `smtp://host:port`
 (`smtp+starttls://` to upgrade, `smtps://` for TLS from the start); its secret, if any,
-is `user:password`. A refused recipient stops; anything else is retried."""
+is `user:password`.
+
+Only the receiving server's permanent word gives an alert up: a 5xx refusal of the
+recipient or of the message. A 4xx is temporary by SMTP's definition (a greylisting 451, a
+full mailbox) and is retried, like a network error or a refusal of our own settings (the
+sender, the login), which an operator fixes in the roster."""
 
 from __future__ import annotations
 
@@ -41,10 +46,21 @@ async def deliver(alert: Alert, context: Context) -> Outcome:
             use_tls=url.scheme == "smtps", start_tls=url.scheme == "smtp+starttls",
             username=user or None, password=password or None, timeout=10)
     except aiosmtplib.SMTPRecipientsRefused as error:
-        return Gone(f"the recipient was refused: {error}")
+        codes = [refused.code for refused in error.recipients]
+        return _refused("the recipient", min(codes, default=0),
+                        "; ".join(f"{refused.code} {refused.message}"
+                                  for refused in error.recipients))
+    except aiosmtplib.SMTPDataError as error:
+        return _refused("the message", error.code, f"{error.code} {error.message}")
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
         return Retry(f"{type(error).__name__}: {error}")
     return Delivered()
+
+
+def _refused(what: str, code: int, answer: str) -> Outcome:
+    if code >= 500:
+        return Gone(f"the mail server refused {what} for good: {answer}")
+    return Retry(f"the mail server refused {what} for now: {answer}")
 
 
 channel = ChannelType("email", deliver)
