@@ -67,7 +67,8 @@ class Retry:
 
 @dataclass(frozen=True)
 class Gone:
-    """Stop: the receiver will never take it (410 Gone, a refused address)."""
+    """Stop: the receiver said it will never take it (410 Gone, a 5xx SMTP refusal). A
+    channel's own settings never give an alert up: a roster fixes them, so they `Retry`."""
 
     reason: str
 

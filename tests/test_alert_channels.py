@@ -117,3 +117,14 @@ async def test_a_temporary_smtp_refusal_is_retried_and_a_permanent_one_gives_up(
         outcome = await kind.deliver(the_alert(), context)
         assert isinstance(outcome, Gone) and "554" in outcome.reason
         assert len(mailbox.messages) == 1
+
+
+@pytest.mark.parametrize(("kind", "url"), [("webhook", None), ("slack", None), ("email", None),
+                                           ("email", "http://mail.example:25")])
+async def test_a_channel_the_roster_broke_keeps_its_alerts_waiting(kind: str,
+                                                                 url: str | None) -> None:
+    """Only a receiver's own word gives an alert up: a roster that broke the channel is
+    fixed by the next roster, and the queued alerts wait for it."""
+    context = Context(Channel(type=kind, url=url), None, None, None, "")
+    outcome = await channel_types()[kind].deliver(the_alert(), context)
+    assert isinstance(outcome, Retry) and "waits for a roster" in outcome.reason

@@ -37,7 +37,8 @@ def email_message(alert: Alert, sender: str) -> EmailMessage:
 async def deliver(alert: Alert, context: Context) -> Outcome:
     url = urlsplit(context.config.url or "")
     if url.scheme not in ("smtp", "smtps", "smtp+starttls") or not url.hostname:
-        return Gone(f"the email channel's url {context.config.url!r} is not smtp://host:port")
+        return Retry(f"the email channel's url {context.config.url!r} is not smtp://host:port: "
+                     "the alert waits for a roster that fixes it")
     user, _, password = (context.secret or "").partition(":")
     try:
         await aiosmtplib.send(

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from routing.alerts import Alert, ChannelType, Context, Gone, Outcome, text
-from routing.channels.webhook import post
+from routing.alerts import Alert, ChannelType, Context, Outcome, Retry, text
+from routing.channels.webhook import UNSET, post
 
 
 def message(alert: Alert) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def message(alert: Alert) -> dict[str, Any]:
 
 async def deliver(alert: Alert, context: Context) -> Outcome:
     if not context.config.url:
-        return Gone("the slack channel has no url")
+        return Retry(UNSET.format("slack"))
     return await post(context, context.config.url, orjson.dumps(message(alert)),
                       {"Content-Type": "application/json"})
 

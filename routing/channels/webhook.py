@@ -4,7 +4,8 @@ A 2xx delivers it. 429 is retried after its `Retry-After`; 410 stops for good (t
 receiver said it is gone); any other answer or a network error is retried with backoff.
 A redirect is never followed: a 302 answered to a POST proves nothing arrived, and a 307
 would carry the signed alert to a host the roster never named. It is retried, its
-`Location` in the reason the dispatcher logs, until someone fixes the URL.
+`Location` in the reason the dispatcher logs, until someone fixes the URL. Only the
+receiver's own word gives an alert up; a channel the roster left without a URL is retried.
 The `webhook-id` is the alert's id, so a receiver drops a repeat by it.
 """
 
@@ -20,10 +21,14 @@ from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
+#: A channel the roster left without a URL cannot deliver, but its alerts are not given up
+#: for it: they wait for a roster that fixes the channel.
+UNSET = "the {} channel has no url in the roster: the alert waits for a roster that gives one"
+
 
 async def deliver(alert: Alert, context: Context) -> Outcome:
     if not context.config.url:
-        return Gone("the webhook channel has no url")
+        return Retry(UNSET.format("webhook"))
     body = orjson.dumps(alert)
     headers = {"Content-Type": "application/json"}
     if context.secret:
