@@ -10,6 +10,7 @@ and an async `deliver` function, offered by an installed package through the
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -122,13 +123,31 @@ def channel_types() -> dict[str, ChannelType]:
     return found
 
 
+#: What each kind of alert tells the rep, first.
+HEADLINES: dict[Kind, str] = {"new_lead": "New lead",
+                              "reminder": "Reminder: not acknowledged yet",
+                              "reassigned": "Lead reassigned to you"}
+
+#: Bidirectional overrides and isolates: they reorder the text after them on screen.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def clean(value: Any) -> str:
+    """Prospect-supplied text as one line a rep can trust: line breaks and tabs become
+    spaces and other control characters go, so a form field cannot end an email header,
+    fake a line of the alert, send terminal escapes or turn the text around on screen."""
+    line = " ".join(str(value).split())
+    return "".join(char for char in line
+                   if unicodedata.category(char) != "Cc").translate(_BIDI_CONTROLS)
+
+
 def text(card: dict[str, Any], kind: Kind) -> str:
-    """A one-line summary of an alert, for subjects and notifications."""
+    """A one-line summary of an alert, for subjects and notifications (control characters
+    removed; a channel with markup escapes it itself)."""
     profile = card.get("profile") or {}
-    who = profile.get("name") or card["prospect"]
-    company = f" ({profile['company']})" if profile.get("company") else ""
-    what = {"new_lead": "New lead", "reminder": "Reminder: not acknowledged yet",
-            "reassigned": "Lead reassigned to you"}[kind]
+    who = clean(profile.get("name") or card["prospect"])
+    company = f" ({clean(profile['company'])})" if profile.get("company") else ""
+    what = HEADLINES[kind]
     track = f"FAST TRACK, acknowledge by {card['deadline']}" if card["track"] == "fast_track" else \
         f"due {card['due']}"
     return f"{what}: {who}{company}, score {card.get('score')}, {track}"

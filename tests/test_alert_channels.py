@@ -3,15 +3,22 @@ its answers) and the session's Redis (the per-rep stream)."""
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
+from email.message import EmailMessage, Message
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from routing.alerts import Alert, Context, Delivered, Gone, Retry, alert, channel_types
+from routing.channels.email import email_message
+from routing.channels.slack import message
 from routing.dispatch import backoff
 from routing.roster import Channel, Rep
 from tests.receivers import smtp_server, webhook_receiver
@@ -43,7 +50,8 @@ async def test_slack_gets_block_kit_at_most_about_once_a_second() -> None:
                 "the receiver answered 410 Gone")
     message = receiver.received[0].body
     assert message["text"].startswith("New lead: Li Wei (Globex), score 70, FAST TRACK")
-    assert [block["type"] for block in message["blocks"]] == ["header", "section", "context"]
+    assert [block["type"] for block in message["blocks"]] == [
+        "header", "section", "section", "context"]
     assert kind.per_second == 1.0
 
 
@@ -128,3 +136,63 @@ async def test_a_channel_the_roster_broke_keeps_its_alerts_waiting(kind: str,
     context = Context(Channel(type=kind, url=url), None, None, None, "")
     outcome = await channel_types()[kind].deliver(the_alert(), context)
     assert isinstance(outcome, Retry) and "waits for a roster" in outcome.reason
+
+
+#: What a hostile prospect types into a form: Slack mentions and a disguised link, an email
+#: header break, terminal escapes, a NUL and a right-to-left override.
+HOSTILE = {"name": "Li <!channel> Wei\x00\x1b[31m", "title": "<@U123> <!here>\r\nBcc: x@y.z",
+           "company": "<https://evil.example|click here> & co\u202e", "country": "ES\x07"}
+
+
+def hostile_alert(profile: dict[str, str] = HOSTILE) -> Alert:
+    card = {**CARD, "profile": profile, "trigger": {
+        "id": "f-1", "type": "form.submitted",
+        "properties": {"form": "contact_me", "message": "<!everyone> call me\x1b[2J"}}}
+    return alert("new_lead", REP, card, None)
+
+
+def slack_mentions_or_links(body: bytes) -> list[str]:
+    text = body.decode()
+    return [markup for markup in ("<!", "<@", "<http", "<#") if markup in text]
+
+
+def control_characters(mail: Message) -> list[str]:
+    """The control and bidirectional characters in a mail's subject and text parts (but
+    the line breaks of the parts)."""
+    subject = re.sub(r"\r?\n[ \t]", " ", str(mail["Subject"]))  # unfolded
+    parts = [part.get_payload(decode=True) for part in mail.walk()
+             if part.get_content_maintype() == "text"]
+    texts = [subject] + [part.decode().replace("\r\n", "\n") for part in parts
+                         if isinstance(part, bytes)]
+    return [repr(char) for text in texts for char in text
+            if (unicodedata.category(char) == "Cc" and char != "\n")
+            or 0x202A <= ord(char) <= 0x202E or 0x2066 <= ord(char) <= 0x2069]
+
+
+async def test_prospect_text_reaches_slack_escaped_and_email_without_control_characters() -> None:
+    """A form's `<!channel>` pinged the whole Slack channel, its `<https://...|click here>`
+    hid a link, and its NUL and ESC bytes went into email subjects."""
+    with webhook_receiver("unused") as receiver, smtp_server() as mailbox:
+        async with aiohttp.ClientSession() as http:
+            slack = Context(Channel(type="slack", url=receiver.url), None, http, None, "")
+            email = Context(Channel(type="email", url=f"smtp://{mailbox.host}:{mailbox.port}"),
+                            None, None, None, "")
+            assert await channel_types()["slack"].deliver(hostile_alert(), slack) == Delivered()
+            assert await channel_types()["email"].deliver(hostile_alert(), email) == Delivered()
+    body = orjson.dumps(receiver.received[0].body)
+    assert slack_mentions_or_links(body) == []
+    assert "&lt;!channel&gt;" in body.decode() and "&amp; co" in body.decode()
+    [(_, mail)] = mailbox.messages
+    assert control_characters(mail) == []
+    assert str(mail["Subject"]).startswith("New lead: Li <!channel> Wei[31m (<https://evil")
+    assert mail["Bcc"] is None
+
+
+@given(st.dictionaries(st.sampled_from(["name", "title", "company", "country", "source"]),
+                       st.text(max_size=40)))
+def test_no_prospect_text_makes_slack_markup_or_control_characters(
+        profile: dict[str, str]) -> None:
+    shown = hostile_alert(profile)
+    assert slack_mentions_or_links(orjson.dumps(message(shown))) == []
+    mail: EmailMessage = email_message(shown, "leads@northwind.example")
+    assert control_characters(mail) == []

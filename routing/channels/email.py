@@ -13,9 +13,18 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import aiosmtplib
-import orjson
 
-from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome, Retry, text
+from routing.alerts import (
+    Alert,
+    ChannelType,
+    Context,
+    Delivered,
+    Gone,
+    Outcome,
+    Retry,
+    clean,
+    text,
+)
 
 
 def email_message(alert: Alert, sender: str) -> EmailMessage:
@@ -25,11 +34,11 @@ def email_message(alert: Alert, sender: str) -> EmailMessage:
     # A header is one line: a profile fact with a line break must not end the header.
     mail["Subject"] = " ".join(text(card, alert["kind"]).split())
     mail["Message-ID"] = f"<{alert['id']}@leadscore>"  # the alert id: a repeat is the same mail
-    lines = [text(card, alert["kind"]), "", f"Prospect: {card['prospect']}"]
-    lines += [f"{name.title()}: {value}" for name, value in (card.get("profile") or {}).items()]
+    lines = [text(card, alert["kind"]), "", f"Prospect: {clean(card['prospect'])}"]
+    lines += [f"{clean(name).title()}: {clean(value)}"
+              for name, value in (card.get("profile") or {}).items()]
     lines += ["", f"Why: {card.get('fit')} fit + {card.get('behavior')} behavior points",
-              *(f"  {hit['rule']}: +{hit['points']}" for hit in card.get("top_rules") or [])]
-    lines += ["", orjson.dumps(alert, option=orjson.OPT_INDENT_2).decode()]
+              *(f"  {clean(hit['rule'])}: +{hit['points']}" for hit in card.get("top_rules") or [])]
     mail.set_content("\n".join(lines))
     return mail
 
