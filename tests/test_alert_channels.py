@@ -23,11 +23,12 @@ from routing.dispatch import backoff
 from routing.roster import Channel, Rep
 from tests.receivers import smtp_server, webhook_receiver
 
-REP = Rep(id="ana", name="Ana López", email="ana@northwind.example", role="MRR", team="emea")
+REP = Rep(id="ana", name="Ana López", email="ana@northwind.example", role="MRR", team="emea",
+          time_zone="Europe/Madrid")
 CARD: dict[str, Any] = {
     "lead": "L1", "prospect": "li@globex.example", "track": "fast_track", "team": "emea",
-    "rep": "ana", "fallback": False, "due": "2026-03-04T09:00:00Z",
-    "deadline": "2026-03-04T09:05:00Z", "at": "2026-03-04T09:00:00Z", "score": 70, "fit": 20,
+    "matched": "country ES", "rep": "ana", "fallback": False, "due": "2026-03-04T09:00:00Z",
+    "deadline": "2026-03-04T09:05:00.250000Z", "at": "2026-03-04T09:00:00Z", "score": 70, "fit": 20,
     "behavior": 50, "top_rules": [{"rule": "pricing-page", "points": 5}],
     "trigger": {"id": "f-1", "type": "form.submitted", "properties": {"form": "contact_me"}},
     "profile": {"name": "Li Wei", "title": "VP Sales", "company": "Globex"},
@@ -49,7 +50,8 @@ async def test_slack_gets_block_kit_at_most_about_once_a_second() -> None:
             assert await kind.deliver(the_alert(), context) == Gone(
                 "the receiver answered 410 Gone")
     message = receiver.received[0].body
-    assert message["text"].startswith("New lead: Li Wei (Globex), score 70, FAST TRACK")
+    assert message["text"] == ("New lead: Li Wei (Globex), score 70, FAST TRACK, acknowledge "
+                               "by Wed 4 Mar 10:05 CET")
     assert [block["type"] for block in message["blocks"]] == [
         "header", "section", "section", "context"]
     assert kind.per_second == 1.0
@@ -156,14 +158,23 @@ def slack_mentions_or_links(body: bytes) -> list[str]:
     return [markup for markup in ("<!", "<@", "<http", "<#") if markup in text]
 
 
+def subject(mail: Message) -> str:
+    """The subject unfolded (the SMTP receiver's parser keeps a long one's line breaks)."""
+    return re.sub(r"\r?\n[ \t]", " ", str(mail["Subject"]))
+
+
+def parts(mail: Message) -> list[str]:
+    """The text parts of a mail, with `\n` line breaks."""
+    payloads = [part.get_payload(decode=True) for part in mail.walk()
+                if part.get_content_maintype() == "text"]
+    return [payload.decode().replace("\r\n", "\n") for payload in payloads
+            if isinstance(payload, bytes)]
+
+
 def control_characters(mail: Message) -> list[str]:
     """The control and bidirectional characters in a mail's subject and text parts (but
     the line breaks of the parts)."""
-    subject = re.sub(r"\r?\n[ \t]", " ", str(mail["Subject"]))  # unfolded
-    parts = [part.get_payload(decode=True) for part in mail.walk()
-             if part.get_content_maintype() == "text"]
-    texts = [subject] + [part.decode().replace("\r\n", "\n") for part in parts
-                         if isinstance(part, bytes)]
+    texts = [subject(mail), *parts(mail)]
     return [repr(char) for text in texts for char in text
             if (unicodedata.category(char) == "Cc" and char != "\n")
             or 0x202A <= ord(char) <= 0x202E or 0x2066 <= ord(char) <= 0x2069]
@@ -184,7 +195,7 @@ async def test_prospect_text_reaches_slack_escaped_and_email_without_control_cha
     assert "&lt;!channel&gt;" in body.decode() and "&amp; co" in body.decode()
     [(_, mail)] = mailbox.messages
     assert control_characters(mail) == []
-    assert str(mail["Subject"]).startswith("New lead: Li <!channel> Wei[31m (<https://evil")
+    assert subject(mail).startswith("New lead: Li <!channel> Wei[31m (<https://evil")
     assert mail["Bcc"] is None
 
 
@@ -196,3 +207,73 @@ def test_no_prospect_text_makes_slack_markup_or_control_characters(
     assert slack_mentions_or_links(orjson.dumps(message(shown))) == []
     mail: EmailMessage = email_message(shown, "leads@northwind.example")
     assert control_characters(mail) == []
+
+
+async def test_an_email_alert_is_written_for_the_rep_in_plain_text_and_html() -> None:
+    """The email was a summary in UTC with microseconds, then the alert's JSON dump."""
+    with smtp_server() as mailbox:
+        context = Context(Channel(type="email", url=f"smtp://{mailbox.host}:{mailbox.port}"),
+                          None, None, None, "")
+        assert await channel_types()["email"].deliver(the_alert(), context) == Delivered()
+        assert await channel_types()["email"].deliver(hostile_alert(), context) == Delivered()
+    [(_, mail), (_, hostile)] = mailbox.messages
+    assert subject(mail) == ("New lead: Li Wei (Globex), score 70, FAST TRACK, acknowledge by "
+                               "Wed 4 Mar 10:05 CET")
+    assert [part.get_content_type() for part in mail.walk()] == [
+        "multipart/alternative", "text/plain", "text/html"]
+    plain, html = parts(mail)
+    assert plain.splitlines()[2:] == [
+        "Score:          70 (fit 20, behavior 50)",
+        "Acknowledge by: Wed 4 Mar 10:05 CET",
+        "Name:           Li Wei",
+        "Title:          VP Sales",
+        "Company:        Globex",
+        "Email:          li@globex.example",
+        "Trigger:        form.submitted (form: contact_me)",
+        "Top rules:      pricing-page +5",
+        "Why you:        team emea (country ES)",
+        "Lead:           L1"]
+    assert "<th" in html and "VP Sales" in html and "Wed 4 Mar 10:05 CET" in html
+    assert "{" not in plain + html and "2026-03-04T" not in plain + html
+    _, hostile_html = parts(hostile)
+    assert "&lt;!channel&gt;" in hostile_html and "&lt;https://evil" in hostile_html
+    assert "<!channel" not in hostile_html and "<https" not in hostile_html
+
+
+async def test_a_slack_alert_shows_the_lead_card_in_the_reps_time() -> None:
+    standard = alert("reassigned", REP.model_copy(update={"time_zone": "America/New_York"}),
+                     {**CARD, "track": "standard", "due": "2026-03-05T09:00:00Z",
+                      "fallback": True}, None, 1)
+    with webhook_receiver("unused") as receiver:
+        async with aiohttp.ClientSession() as http:
+            context = Context(Channel(type="slack", url=receiver.url), None, http, None, "")
+            assert await channel_types()["slack"].deliver(standard, context) == Delivered()
+    body = receiver.received[0].body
+    assert body["text"] == ("Lead reassigned to you: Li Wei (Globex), score 70, due Thu 5 Mar "
+                            "04:00 EST")
+    header, summary, card, context_block = body["blocks"]
+    assert header["text"] == {"type": "plain_text", "text": "Lead reassigned to you"}
+    assert summary["text"]["text"] == body["text"]
+    assert [field["text"] for field in card["fields"]] == [
+        "*For*\nAna López", "*Score*\n70 (fit 20, behavior 50)", "*Due*\nThu 5 Mar 04:00 EST",
+        "*Name*\nLi Wei", "*Title*\nVP Sales", "*Company*\nGlobex",
+        "*Email*\nli@globex.example", "*Trigger*\nform.submitted (form: contact_me)",
+        "*Top rules*\npricing-page +5",
+        "*Why you*\nteam emea (country ES); nobody in the team could take it, so it came to "
+        "you, its escalation"]
+    assert [element["text"] for element in context_block["elements"]] == ["*Lead* L1"]
+
+
+async def test_the_webhook_body_stays_the_alert_and_names_the_reps_time_zone() -> None:
+    sent = the_alert()
+    with webhook_receiver("whsec_c2VjcmV0") as receiver:
+        async with aiohttp.ClientSession() as http:
+            context = Context(Channel(type="webhook", url=receiver.url), "whsec_c2VjcmV0",
+                              http, None, "")
+            assert await channel_types()["webhook"].deliver(sent, context) == Delivered()
+    [got] = receiver.delivered()
+    assert got.signature_error is None
+    assert {name: value for name, value in got.body.items() if name != "_status"} == sent
+    assert sent["rep"] == {"id": "ana", "name": "Ana López", "email": "ana@northwind.example",
+                           "time_zone": "Europe/Madrid"}
+    assert sent["lead"]["deadline"] == "2026-03-04T09:05:00.250000Z"

@@ -10,6 +10,7 @@ sender, the login), which an operator fixes in the roster."""
 from __future__ import annotations
 
 from email.message import EmailMessage
+from html import escape
 from urllib.parse import urlsplit
 
 import aiosmtplib
@@ -22,24 +23,28 @@ from routing.alerts import (
     Gone,
     Outcome,
     Retry,
-    clean,
+    facts,
     text,
 )
 
 
 def email_message(alert: Alert, sender: str) -> EmailMessage:
-    card = alert["lead"]
+    """The alert as a rep reads it: a summary subject, and the lead card's facts as plain
+    text and as HTML (every fact escaped)."""
+    summary, shown = text(alert), facts(alert)
     mail = EmailMessage()
     mail["From"], mail["To"] = sender, alert["rep"]["email"]
-    # A header is one line: a profile fact with a line break must not end the header.
-    mail["Subject"] = " ".join(text(card, alert["kind"]).split())
+    mail["Subject"] = summary
     mail["Message-ID"] = f"<{alert['id']}@leadscore>"  # the alert id: a repeat is the same mail
-    lines = [text(card, alert["kind"]), "", f"Prospect: {clean(card['prospect'])}"]
-    lines += [f"{clean(name).title()}: {clean(value)}"
-              for name, value in (card.get("profile") or {}).items()]
-    lines += ["", f"Why: {card.get('fit')} fit + {card.get('behavior')} behavior points",
-              *(f"  {clean(hit['rule'])}: +{hit['points']}" for hit in card.get("top_rules") or [])]
-    mail.set_content("\n".join(lines))
+    width = max(len(label) for label, _ in shown) + 2
+    mail.set_content("\n".join([summary, "", *(f"{label + ':':<{width}}{value}"
+                                              for label, value in shown)]) + "\n")
+    rows = "".join(f'<tr><th align="left" valign="top">{escape(label)}</th>'
+                   f"<td>{escape(value)}</td></tr>" for label, value in shown)
+    mail.add_alternative(f'<!doctype html><html><body style="font-family: sans-serif">'
+                         f"<p><strong>{escape(summary)}</strong></p>"
+                         f'<table cellpadding="4">{rows}</table></body></html>\n',
+                         subtype="html")
     return mail
 
 

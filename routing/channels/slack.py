@@ -8,8 +8,22 @@ from typing import Any
 import orjson
 
 from leadscore.decisions import FAST_TRACK
-from routing.alerts import HEADLINES, Alert, ChannelType, Context, Outcome, Retry, clean, text
+from routing.alerts import (
+    HEADLINES,
+    Alert,
+    ChannelType,
+    Context,
+    Outcome,
+    Retry,
+    clean,
+    facts,
+    text,
+)
 from routing.channels.webhook import UNSET, post
+
+#: Slack's limits: 10 fields in a section, 10 elements in a context, 2000 characters in a
+#: field (kept well under: a fact is read at a glance).
+MAX_FIELDS, MAX_CONTEXT, FIELD_LENGTH = 10, 10, 500
 
 
 def escape(value: Any) -> str:
@@ -20,27 +34,25 @@ def escape(value: Any) -> str:
 
 
 def message(alert: Alert) -> dict[str, Any]:
+    """The alert as Block Kit: our headline, the summary, and the lead card's facts for
+    whoever reads the channel (the rep's name first: a team may share it)."""
     card = alert["lead"]
-    profile = card.get("profile") or {}
-    facts = [f"*Score* {escape(card.get('score'))} (fit {escape(card.get('fit'))}, "
-             f"behavior {escape(card.get('behavior'))})",
-             f"*Rep* {escape(alert['rep']['name'])}", f"*Due* {escape(card['due'])}"]
-    if profile.get("title"):
-        facts.append(f"*Title* {escape(profile['title'])}")
-    top = ", ".join(f"{escape(hit['rule'])} +{escape(hit['points'])}"
-                    for hit in card.get("top_rules") or [])
-    summary = escape(text(card, alert["kind"]))
+    summary = escape(text(alert))
     # The header holds our words only: plain_text has no escape for Slack's markup.
     headline = HEADLINES[alert["kind"]] + (" · FAST TRACK" if card["track"] == FAST_TRACK
                                            else "")
+    shown = [("For", clean(alert["rep"]["name"])), *facts(alert)]
+    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{escape(value[:FIELD_LENGTH])}"}
+              for label, value in shown[:MAX_FIELDS]]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline}},
         {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": fact} for fact in facts]},
+        {"type": "section", "fields": fields},
     ]
-    if top:
+    if rest := shown[MAX_FIELDS:]:
         blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"Top rules: {top}"}]})
+            {"type": "mrkdwn", "text": f"*{label}* {escape(value[:FIELD_LENGTH])}"}
+            for label, value in rest[:MAX_CONTEXT]]})
     return {"text": summary, "blocks": blocks}
 
 
