@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from routing.alerts import Alert, Context, Delivered, Gone, Retry, alert, channel_types
+from routing.alerts import Alert, Context, Delivered, Gone, Retry, alert, channel_types, text
 from routing.channels.email import email_message
 from routing.channels.slack import message
 from routing.dispatch import backoff
@@ -277,3 +277,9 @@ async def test_the_webhook_body_stays_the_alert_and_names_the_reps_time_zone() -
     assert sent["rep"] == {"id": "ana", "name": "Ana López", "email": "ana@northwind.example",
                            "time_zone": "Europe/Madrid"}
     assert sent["lead"]["deadline"] == "2026-03-04T09:05:00.250000Z"
+
+
+def test_an_alert_queued_before_alerts_named_the_zone_reads_in_utc() -> None:
+    queued = the_alert()
+    del queued["rep"]["time_zone"]
+    assert text(queued).endswith("acknowledge by Wed 4 Mar 09:05 UTC")
