@@ -10,12 +10,16 @@ and an async `deliver` function, offered by an installed package through the
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Literal, TypedDict
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from leadscore.decisions import FAST_TRACK
 from routing.roster import Channel, Rep
 
 ENTRY_POINT_GROUP = "leadscore.channels"
@@ -29,6 +33,7 @@ class Alert(TypedDict):
     type: Literal["lead.alert"]
     id: str
     kind: Kind
+    #: id, name, email and time_zone (the IANA zone its times are written in for the rep).
     rep: dict[str, str]
     #: The lead card (`routing.policy.card`): routing, score parts, top rules, trigger,
     #: profile.
@@ -47,7 +52,8 @@ def alert(kind: Kind, rep: Rep, card: dict[str, Any], received_at: int | None,
           ordinal: int | str = 0) -> Alert:
     return {
         "type": "lead.alert", "id": alert_id(card["lead"], kind, rep.id, ordinal), "kind": kind,
-        "rep": {"id": rep.id, "name": rep.name, "email": rep.email}, "lead": card,
+        "rep": {"id": rep.id, "name": rep.name, "email": rep.email,
+                "time_zone": rep.time_zone}, "lead": card,
         "received_at": received_at,
     }
 
@@ -68,7 +74,8 @@ class Retry:
 
 @dataclass(frozen=True)
 class Gone:
-    """Stop: the receiver will never take it (410 Gone, a refused address)."""
+    """Stop: the receiver said it will never take it (410 Gone, a 5xx SMTP refusal). A
+    channel's own settings never give an alert up: a roster fixes them, so they `Retry`."""
 
     reason: str
 
@@ -122,14 +129,86 @@ def channel_types() -> dict[str, ChannelType]:
     return found
 
 
-def text(card: dict[str, Any], kind: Kind) -> str:
-    """A one-line summary of an alert, for subjects and notifications."""
+#: What each kind of alert tells the rep, first.
+HEADLINES: dict[Kind, str] = {"new_lead": "New lead",
+                              "reminder": "Reminder: not acknowledged yet",
+                              "reassigned": "Lead reassigned to you",
+                              "re_engaged": "Your lead raised their hand again"}
+
+#: Bidirectional overrides and isolates: they reorder the text after them on screen.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def clean(value: Any) -> str:
+    """Prospect-supplied text as one line a rep can trust: line breaks and tabs become
+    spaces and other control characters go, so a form field cannot end an email header,
+    fake a line of the alert, send terminal escapes or turn the text around on screen."""
+    line = " ".join(str(value).split())
+    return "".join(char for char in line
+                   if unicodedata.category(char) != "Cc").translate(_BIDI_CONTROLS)
+
+
+def local_time(stamp: str, zone: str) -> str:
+    """A card's time as the rep reads it, in their zone and to the minute: "Wed 4 Mar
+    10:05 CET" (an alert queued before alerts carried the zone reads in UTC)."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    moment = datetime.fromisoformat(stamp).astimezone(tz)
+    return f"{moment:%a} {moment.day} {moment:%b %H:%M} {moment.tzname()}"
+
+
+def _when(alert: Alert) -> tuple[str, str]:
+    """What the rep must do by when: acknowledge a fast-track lead, work a standard one."""
+    card, zone = alert["lead"], alert["rep"].get("time_zone", "UTC")
+    if card["track"] == FAST_TRACK:
+        return "Acknowledge by", local_time(card["deadline"], zone)
+    return "Due", local_time(card["due"], zone)
+
+
+def text(alert: Alert) -> str:
+    """A one-line summary of an alert, for subjects and notifications (control characters
+    removed; a channel with markup escapes it itself)."""
+    card = alert["lead"]
     profile = card.get("profile") or {}
-    who = profile.get("name") or card["prospect"]
-    company = f" ({profile['company']})" if profile.get("company") else ""
-    what = {"new_lead": "New lead", "reminder": "Reminder: not acknowledged yet",
-            "reassigned": "Lead reassigned to you",
-            "re_engaged": "Your lead raised their hand again"}[kind]
-    track = f"FAST TRACK, acknowledge by {card['deadline']}" if card["track"] == "fast_track" else \
-        f"due {card['due']}"
-    return f"{what}: {who}{company}, score {card.get('score')}, {track}"
+    who = clean(profile.get("name") or card["prospect"])
+    company = f" ({clean(profile['company'])})" if profile.get("company") else ""
+    _, when = _when(alert)
+    track = f"FAST TRACK, acknowledge by {when}" if card["track"] == FAST_TRACK else \
+        f"due {when}"
+    return f"{HEADLINES[alert['kind']]}: {who}{company}, score {card.get('score')}, {track}"
+
+
+#: The profile facts a rep looks for first, and their labels.
+_PROFILE = {"name": "Name", "title": "Title", "company": "Company", "country": "Country"}
+
+
+def facts(alert: Alert) -> list[tuple[str, str]]:
+    """What a rep reads of the lead card, label and value, most useful first; values are
+    `clean`, for a channel to escape for its markup. Emails and Slack show the same facts."""
+    card = alert["lead"]
+    profile = card.get("profile") or {}
+    shown = [("Score", f"{card.get('score')} (fit {card.get('fit')}, "
+                       f"behavior {card.get('behavior')})"), _when(alert)]
+    shown += [(label, profile[name]) for name, label in _PROFILE.items() if profile.get(name)]
+    shown.append(("Email", card["prospect"]))
+    shown += [(name.replace("_", " ").capitalize(), value) for name, value in profile.items()
+              if value and name not in _PROFILE]
+    if trigger := card.get("trigger"):
+        said = ", ".join(f"{name}: {value}" for name, value in
+                         (trigger.get("properties") or {}).items())
+        shown.append(("Trigger", f"{trigger['type']} ({said})" if said else trigger["type"]))
+    if top := card.get("top_rules"):
+        shown.append(("Top rules", ", ".join(f"{hit['rule']} +{hit['points']}" for hit in top)))
+    shown.append(("Why you", _why(card)))
+    shown.append(("Lead", card["lead"]))
+    return [(label, clean(value)) for label, value in shown]
+
+
+def _why(card: dict[str, Any]) -> str:
+    """Why the lead came to this rep: the team's match, or the team's fallback."""
+    team = f"team {card['team']}" + (f" ({card['matched']})" if card.get("matched") else "")
+    if card.get("fallback"):
+        return f"{team}; nobody in the team could take it, so it came to you, its escalation"
+    return team

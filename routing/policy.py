@@ -210,5 +210,5 @@ def card(routed: Decision, promotion: ProspectPromoted) -> dict[str, Any]:
     """What an alert and a queue item show of a lead: the routing and the lead card."""
     keep = ("score", "fit", "behavior", "top_rules", "trigger", "profile")
     return {**{name: promotion.get(name) for name in keep},
-            **{name: routed[name] for name in ("lead", "prospect", "track", "team", "rep",
-                                                "fallback", "due", "deadline", "at")}}
+            **{name: routed[name] for name in ("lead", "prospect", "track", "team", "matched",
+                                                "rep", "fallback", "due", "deadline", "at")}}

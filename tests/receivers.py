@@ -25,16 +25,19 @@ class Received:
     at: float
     body: dict[str, Any]
     signature_error: str | None
+    method: str = "POST"
 
 
 @dataclass
 class Webhook:
-    """A webhook receiver; `answers` are the statuses of the next requests (then 200)."""
+    """A webhook receiver; `answers` are the statuses of the next requests (then 200), a
+    3xx sending the sender to `location`."""
 
     secret: str
     url: str = ""
     received: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
+    location: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def delivered(self) -> list[Received]:
@@ -54,10 +57,16 @@ def webhook_receiver(secret: str) -> Iterator[Webhook]:
             error = signature_error(body, headers, receiver.secret, time.time(), 300)
             with receiver.lock:
                 status = receiver.answers.pop(0) if receiver.answers else 200
-                receiver.received.append(Received(time.time(), {**orjson.loads(body),
-                                                                "_status": status}, error))
+                receiver.received.append(Received(
+                    time.time(), {**(orjson.loads(body) if body else {}), "_status": status},
+                    error, self.command))
             self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", receiver.location)
             self.end_headers()
+
+        # A sender that followed a redirect may come back with any method: all are recorded.
+        do_GET = do_PUT = do_HEAD = do_POST
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -81,11 +90,25 @@ def webhook_receiver(secret: str) -> Iterator[Webhook]:
 
 @dataclass
 class Mailbox:
+    """An SMTP server; `answers` are its replies to the next recipients, `data_answers` to
+    the next messages (then 250)."""
+
     host: str = "127.0.0.1"
     port: int = 0
     messages: list[tuple[float, Message]] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    data_answers: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        if self.answers:
+            return self.answers.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_answers:
+            return self.data_answers.pop(0)
         self.messages.append((time.time(), message_from_bytes(envelope.content)))
         return "250 Message accepted for delivery"
 

@@ -2,6 +2,10 @@
 
 A 2xx delivers it. 429 is retried after its `Retry-After`; 410 stops for good (the
 receiver said it is gone); any other answer or a network error is retried with backoff.
+A redirect is never followed: a 302 answered to a POST proves nothing arrived, and a 307
+would carry the signed alert to a host the roster never named. It is retried, its
+`Location` in the reason the dispatcher logs, until someone fixes the URL. Only the
+receiver's own word gives an alert up; a channel the roster left without a URL is retried.
 The `webhook-id` is the alert's id, so a receiver drops a repeat by it.
 """
 
@@ -17,10 +21,14 @@ from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
+#: A channel the roster left without a URL cannot deliver, but its alerts are not given up
+#: for it: they wait for a roster that fixes the channel.
+UNSET = "the {} channel has no url in the roster: the alert waits for a roster that gives one"
+
 
 async def deliver(alert: Alert, context: Context) -> Outcome:
     if not context.config.url:
-        return Gone("the webhook channel has no url")
+        return Retry(UNSET.format("webhook"))
     body = orjson.dumps(alert)
     headers = {"Content-Type": "application/json"}
     if context.secret:
@@ -33,10 +41,11 @@ async def deliver(alert: Alert, context: Context) -> Outcome:
 async def post(context: Context, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     """POST `body`; what the answer means for a delivery (shared with Slack)."""
     try:
-        async with context.http.post(url, data=body, headers=headers,
-                                     timeout=TIMEOUT) as response:
+        async with context.http.post(url, data=body, headers=headers, timeout=TIMEOUT,
+                                     allow_redirects=False) as response:
             status = response.status
             retry_after = response.headers.get("Retry-After")
+            location = response.headers.get("Location")
     except (aiohttp.ClientError, TimeoutError) as error:
         return Retry(f"{type(error).__name__}: {error}")
     if 200 <= status < 300:
@@ -45,6 +54,9 @@ async def post(context: Context, url: str, body: bytes, headers: dict[str, str])
         return Gone("the receiver answered 410 Gone")
     if status == 429:
         return Retry("429 Too Many Requests", _seconds(retry_after))
+    if 300 <= status < 400:
+        return Retry(f"the receiver answered {status}, redirecting to {location!r}: redirects "
+                     "are not followed; put the final URL in the roster")
     return Retry(f"the receiver answered {status}")
 
 
