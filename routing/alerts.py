@@ -20,7 +20,8 @@ from routing.roster import Channel, Rep
 
 ENTRY_POINT_GROUP = "leadscore.channels"
 
-Kind = Literal["new_lead", "reminder", "reassigned"]
+#: `taken`: the lead was claimed or reassigned away from the rep alerted.
+Kind = Literal["new_lead", "reminder", "reassigned", "taken"]
 
 
 class Alert(TypedDict):
@@ -127,7 +128,8 @@ def text(card: dict[str, Any], kind: Kind) -> str:
     who = profile.get("name") or card["prospect"]
     company = f" ({profile['company']})" if profile.get("company") else ""
     what = {"new_lead": "New lead", "reminder": "Reminder: not acknowledged yet",
-            "reassigned": "Lead reassigned to you"}[kind]
+            "reassigned": "Lead reassigned to you",
+            "taken": f"Lead taken over by {card['rep']}"}[kind]
     track = f"FAST TRACK, acknowledge by {card['deadline']}" if card["track"] == "fast_track" else \
         f"due {card['due']}"
     return f"{what}: {who}{company}, score {card.get('score')}, {track}"

@@ -149,7 +149,7 @@ def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
     if rep.id in tried:
         return "had this lead already"
     local = now.astimezone(ZoneInfo(rep.time_zone))
-    if any(away.start <= local.date() <= away.end for away in rep.out_of_office):
+    if out_of_office(rep, now):
         return "out of office"
     if lead.track == FAST_TRACK and not _on_shift(rep, local):
         return "off shift"
@@ -158,6 +158,12 @@ def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
     if loads.month.get(rep.id, 0) >= rep.monthly_cap:
         return f"at monthly cap {rep.monthly_cap}"
     return None
+
+
+def out_of_office(rep: Rep, now: datetime) -> bool:
+    """Whether `now` falls on one of the rep's days out of office, in their time zone."""
+    today = now.astimezone(ZoneInfo(rep.time_zone)).date()
+    return any(away.start <= today <= away.end for away in rep.out_of_office)
 
 
 def _on_shift(rep: Rep, local: datetime) -> bool:

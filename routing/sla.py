@@ -19,7 +19,7 @@ import orjson
 from leadscore.decisions import FAST_TRACK, Decision, ProspectPromoted, iso, lead_event
 from routing.alerts import Kind, alert
 from routing.policy import Assignment, Lead, Rotation, card
-from routing.roster import CompiledRoster
+from routing.roster import CompiledRoster, Rep
 from routing.store import ACKNOWLEDGED, ASSIGNED, Announcement
 
 BREACH = "breach"
@@ -59,15 +59,21 @@ def announcements(
     each of the rep's channels (`ordinal` tells apart the same kind of alert to the same
     rep), and (`with_timers`) the rep's SLA timers, its ladder counted from `started`
     (default: the assignment's time)."""
-    rep = roster.reps[routed["rep"]]
     items: list[Announcement] = [
         ("decision", decision["prospect"], orjson.dumps(decision)) for decision in decisions]
-    shown = alert(kind, rep, card(routed, lead.promotion), received_at, ordinal)
-    items += [("alert", channel, shown["id"], orjson.dumps(shown)) for channel in rep.alerts]
+    items += alert_items(roster.reps[routed["rep"]], kind, card(routed, lead.promotion),
+                         received_at, ordinal)
     if with_timers:
         items += [("sla", timer.due, timer.member)
                   for timer in timers(roster, lead, routed, started)]
     return items
+
+
+def alert_items(rep: Rep, kind: Kind, shown: dict[str, Any], received_at: int | None,
+                ordinal: int = 0) -> list[Announcement]:
+    """An alert of `kind` showing the lead card `shown`, on each of the rep's channels."""
+    sent = alert(kind, rep, shown, received_at, ordinal)
+    return [("alert", channel, sent["id"], orjson.dumps(sent)) for channel in rep.alerts]
 
 
 def timers(
