@@ -4,6 +4,7 @@ reassignment and a claim do, and paging through a long queue."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from leadscore.cli import main
 from leadscore.decisions import iso
 from leadscore.settings import Settings
 from routing.dispatch import alerts_stream
@@ -245,3 +247,79 @@ async def test_a_long_queue_comes_in_pages_that_hold_while_leads_are_worked(
     for query in ("limit=0", "limit=501", "limit=x", "cursor=nonsense", "cursor=WzEsMiwzXQ"):
         status, answer = await get(client, f"/v1/reps/nia/queue?{query}")
         assert status == 400 and answer["error"], query
+
+
+async def leadscore(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                    client: TestClient[Any, Any], *argv: str) -> tuple[int, str, str]:
+    """`leadscore queue --url <the test server> ARGV`: its exit code, output and errors. In
+    a thread: the CLI blocks on its request while this loop serves it."""
+    monkeypatch.setenv("LEADSCORE_API_SECRET", SECRET)
+    code = await asyncio.to_thread(main, ["queue", "--url", str(client.make_url("")), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_the_cli_quotes_ids_so_one_cannot_reach_another_route(
+    api: tuple[TestClient[Any, Any], Routing], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, routing = api
+    lead, rep = await assigned(routing, promotion("li@globex.example"))
+    code, _, err = await leadscore(monkeypatch, capsys, client, "ack", f"{lead}/complete?x=",
+                                   "--rep", rep)
+    assert code == 1 and "404" in err
+    code, _, err = await leadscore(monkeypatch, capsys, client, "list", "../leads")
+    assert code == 1 and "no rep '../leads' in the roster in force" in err
+    assert (await routing.store.lead(lead) or {})["state"] == "assigned"
+    assert [d["type"] for d in await decisions(routing)] == ["lead.routed"]
+
+
+async def test_the_cli_reassigns_by_a_rep_and_forces_with_force(
+    api: tuple[TestClient[Any, Any], Routing], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, routing = api
+    lead, rep = await assigned(routing, promotion("li@globex.example"))
+    code, _, err = await leadscore(monkeypatch, capsys, client, "reassign", lead, "--to", "bo")
+    assert code == 1 and "bo is out of office today; force it to reassign anyway" in err
+    code, out, _ = await leadscore(monkeypatch, capsys, client, "reassign", lead, "--to", "bo",
+                                   "--by", "cy", "--force")
+    assert code == 0 and orjson.loads(out)["status"] == "ok"
+    [moved] = [d for d in await decisions(routing) if d["type"] == "lead.reassigned"]
+    assert (moved["from_rep"], moved["rep"], moved["reason"]) == (
+        rep, "bo", "reassigned by cy (forced: bo is out of office today)")
+
+
+async def test_queue_list_prints_a_table_in_the_reps_time_zone_and_json_with_json(
+    api: tuple[TestClient[Any, Any], Routing], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, routing = api
+    at = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)  # 10:00 in Stockholm
+    fast, _ = await assigned(routing, promotion("li@globex.example", "SE", at=at))
+    standard, _ = await assigned(routing, promotion("mo@initech.example", "SE", "standard", at))
+    code, out, _ = await leadscore(monkeypatch, capsys, client, "list", "nia")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Fast-track inbox of nia: 1 lead"
+    assert lines[1].split() == ["lead", "prospect", "name", "company", "score", "state", "due",
+                                "SLA", "left"]
+    # The deadline (5 minutes after the promotion) in Stockholm, long past.
+    assert lines[2].split()[:9] == [fast, "li@globex.example", "Li", "Wei", "Globex", "70",
+                                    "assigned", "2026-03-04", "10:05"]
+    assert lines[2].split()[9:11] == ["CET", "overdue"]
+    assert lines[4] == "24-hour queue of nia: 1 lead"
+    assert lines[6].split()[:9] == [standard, "mo@initech.example", "Li", "Wei", "Globex", "70",
+                                    "assigned", "2026-03-05", "10:00"]
+    assert all(len(line) <= 120 for line in lines)
+
+    code, out, _ = await leadscore(monkeypatch, capsys, client, "list", "nia", "--json")
+    answer = orjson.loads(out)
+    assert [c["lead"] for c in answer["fast"]] == [fast]
+    assert answer["total"] == {"fast": 1, "standard": 1}
+
+    code, out, _ = await leadscore(monkeypatch, capsys, client, "list", "nia", "--limit", "1")
+    cursor = out.splitlines()[-1].split("--cursor ")[1]
+    code, out, _ = await leadscore(monkeypatch, capsys, client, "list", "nia", "--cursor",
+                                   cursor)
+    assert standard in out and fast not in out
