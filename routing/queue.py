@@ -87,8 +87,8 @@ async def queue(
         if lead is not None:
             page[name].append({**card(lead["routed"], lead["origin"]["promotion"]),
                                "state": lead["state"]})
-    totals = [await store.queue_depth([rep], name) for name in QUEUES]
-    return {**page, "total": dict(zip(QUEUES, totals, strict=True)), "next": following}
+    totals = {name: await store.queue_depth([rep], name) for name in QUEUES}
+    return {**page, "total": totals, "next": following}
 
 
 async def acknowledge(store: Store, lead_id: str, rep: str, now: datetime) -> Answer:
