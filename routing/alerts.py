@@ -24,7 +24,9 @@ from routing.roster import Channel, Rep
 
 ENTRY_POINT_GROUP = "leadscore.channels"
 
-Kind = Literal["new_lead", "reminder", "reassigned", "re_engaged"]
+#: `re_engaged`: the lead raised their hand again; `taken`: the lead was claimed or
+#: reassigned away from the rep alerted.
+Kind = Literal["new_lead", "reminder", "reassigned", "re_engaged", "taken"]
 
 
 class Alert(TypedDict):
@@ -133,7 +135,8 @@ def channel_types() -> dict[str, ChannelType]:
 HEADLINES: dict[Kind, str] = {"new_lead": "New lead",
                               "reminder": "Reminder: not acknowledged yet",
                               "reassigned": "Lead reassigned to you",
-                              "re_engaged": "Your lead raised their hand again"}
+                              "re_engaged": "Your lead raised their hand again",
+                              "taken": "Lead taken over"}
 
 #: Bidirectional overrides and isolates: they reorder the text after them on screen.
 _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
@@ -177,7 +180,10 @@ def text(alert: Alert) -> str:
     _, when = _when(alert)
     track = f"FAST TRACK, acknowledge by {when}" if card["track"] == FAST_TRACK else \
         f"due {when}"
-    return f"{HEADLINES[alert['kind']]}: {who}{company}, score {card.get('score')}, {track}"
+    what = HEADLINES[alert["kind"]]
+    if alert["kind"] == "taken":
+        what += f" by {clean(card['rep'])}"
+    return f"{what}: {who}{company}, score {card.get('score')}, {track}"
 
 
 #: The profile facts a rep looks for first, and their labels.

@@ -7,8 +7,12 @@ import argparse
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -38,17 +42,30 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "the web_host and web_port settings).")
     queue.add_argument("--url", help="the worker, e.g. http://127.0.0.1:6066")
     actions = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="a rep's fast-track inbox and 24-hour queue")
+    listing = actions.add_parser(
+        "list", help="a rep's fast-track inbox and 24-hour queue, as a table",
+        description="A page of the rep's leads, the fast-track inbox first; times in the "
+        "rep's time zone.")
     listing.add_argument("rep")
+    listing.add_argument("--json", action="store_true",
+                         help="print the queue API's answer, for programs")
+    listing.add_argument("--limit", type=int, help="leads a page (default 50, at most 500)")
+    listing.add_argument("--cursor", help="the page after this one (a listing's `next`)")
     listing.set_defaults(handler=run_queue, action="list")
     for action, helped, who in (
             ("ack", "acknowledge a lead (stops the fast-track ladder)", "--rep"),
             ("claim", "take a lead of one's team, acknowledged", "--rep"),
             ("complete", "mark a lead worked", "--rep"),
-            ("reassign", "give a lead to another rep", "--to")):
+            ("reassign", "give a lead to another rep of its team", "--to")):
         parser = actions.add_parser(action, help=helped)
         parser.add_argument("lead", help="the lead's id (`lead` of its lead.routed)")
         parser.add_argument(who, required=action != "complete", help="a rep id")
+        if action == "reassign":
+            parser.add_argument("--by", help="the rep id of who reassigns it (in the "
+                                "decision's reason)")
+            parser.add_argument("--force", action="store_true",
+                                help="even to a rep who cannot take it (another team's, out "
+                                "of office today, not an MRR)")
         parser.set_defaults(handler=run_queue, action=action)
 
 
@@ -109,12 +126,18 @@ def run_queue(args: argparse.Namespace) -> int:
 
     settings = Settings()
     base = args.url or f"http://{settings.web_host}:{settings.web_port}"
+    # Every id is quoted whole: an id with `/` or `?` must not reach another route.
     if args.action == "list":
-        url, body = f"{base}/v1/reps/{args.rep}/queue", None
+        query = urlencode({name: value for name, value in (("limit", args.limit),
+                                                            ("cursor", args.cursor))
+                           if value is not None})
+        url = f"{base}/v1/reps/{quote(args.rep, safe='')}/queue" + (f"?{query}" if query else "")
+        body = None
     else:
-        url = f"{base}/v1/leads/{args.lead}/{args.action}"
-        who = {"rep": args.rep} if args.action != "reassign" else {"to": args.to}
-        body = orjson.dumps({k: v for k, v in who.items() if v})
+        url = f"{base}/v1/leads/{quote(args.lead, safe='')}/{args.action}"
+        fields = ({"rep": args.rep} if args.action != "reassign" else
+                  {"to": args.to, "by": args.by, "force": args.force})
+        body = orjson.dumps({name: value for name, value in fields.items() if value})
     secret = settings.api_secret.get_secret_value() if settings.api_secret else ""
     request = urllib.request.Request(url, data=body, method="POST" if body else "GET",
                                      headers={"Authorization": f"Bearer {secret}"})
@@ -128,8 +151,58 @@ def run_queue(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"leadscore queue: {base} does not answer: {error}", file=sys.stderr)
         return 1
-    print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+    if args.action == "list" and not args.json:
+        print(queue_table(answer, datetime.now(UTC)), end="")
+    else:
+        print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+def queue_table(page: dict[str, Any], now: datetime) -> str:
+    """A queue listing as a person reads it: one table a queue, the due time in the rep's
+    time zone and the time left to the SLA's deadline (a fast-track lead's acknowledgement,
+    a standard lead's work), and how to see the next page."""
+    zone = ZoneInfo(page["time_zone"])
+    lines = []
+    for name, title in (("fast", "Fast-track inbox"), ("standard", "24-hour queue")):
+        cards, total = page[name], page["total"][name]
+        lines.append(f"{title} of {page['rep']}: {total} lead{'' if total == 1 else 's'}"
+                     + (f", {len(cards)} shown" if cards and len(cards) < total else ""))
+        rows = [("lead", "prospect", "name", "company", "score", "state", "due", "SLA left")]
+        for card in cards:
+            profile = card.get("profile") or {}
+            fast = card["track"] == "fast_track"
+            due = datetime.fromisoformat(card["deadline"] if fast else card["due"])
+            left = ("met" if fast and card["state"] != "assigned"
+                    else _left(due.timestamp() - now.timestamp()))
+            rows.append((card["lead"], card["prospect"], profile.get("name") or "-",
+                         profile.get("company") or "-", str(card.get("score", "-")),
+                         card["state"], f"{due.astimezone(zone):%Y-%m-%d %H:%M %Z}", left))
+        if len(rows) > 1:
+            lines += _columns(rows)
+        lines.append("")
+    if page["next"]:
+        lines.append(f"more: leadscore queue list {page['rep']} --cursor {page['next']}")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as indented columns, two spaces apart; the score to the right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    score = rows[0].index("score")
+    return ["  " + "  ".join(cell.rjust(width) if column == score else cell.ljust(width)
+                             for column, (cell, width) in enumerate(zip(row, widths,
+                                                                        strict=True))).rstrip()
+            for row in rows]
+
+
+def _left(seconds: float) -> str:
+    """A time to a deadline, to the minute (to the second in its last hour)."""
+    whole = int(abs(seconds))
+    days, hours, minutes = whole // 86_400, whole % 86_400 // 3600, whole % 3600 // 60
+    span = (f"{days}d {hours:02d}h" if days else f"{hours}h {minutes:02d}m" if hours
+            else f"{minutes}m {whole % 60:02d}s")
+    return span if seconds >= 0 else f"overdue {span}"
 
 
 def _path(args: argparse.Namespace) -> Path | None:

@@ -153,14 +153,9 @@ def unable_to_hold(roster: CompiledRoster, rep_id: str, now: datetime) -> str | 
         return f"{rep_id} left the roster"
     if rep.role != "MRR":
         return f"{rep_id} no longer takes inbound leads"
-    if _away(rep, now):
+    if out_of_office(rep, now):
         return f"{rep_id} is out of office"
     return None
-
-
-def _away(rep: Rep, now: datetime) -> bool:
-    today = now.astimezone(ZoneInfo(rep.time_zone)).date()
-    return any(away.start <= today <= away.end for away in rep.out_of_office)
 
 
 def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
@@ -168,7 +163,7 @@ def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
     if rep.id in tried:
         return "had this lead already"
     local = now.astimezone(ZoneInfo(rep.time_zone))
-    if _away(rep, now):
+    if out_of_office(rep, now):
         return "out of office"
     if lead.track == FAST_TRACK and not _on_shift(rep, local):
         return "off shift"
@@ -177,6 +172,12 @@ def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
     if loads.month.get(rep.id, 0) >= rep.monthly_cap:
         return f"at monthly cap {rep.monthly_cap}"
     return None
+
+
+def out_of_office(rep: Rep, now: datetime) -> bool:
+    """Whether `now` falls on one of the rep's days out of office, in their time zone."""
+    today = now.astimezone(ZoneInfo(rep.time_zone)).date()
+    return any(away.start <= today <= away.end for away in rep.out_of_office)
 
 
 def _on_shift(rep: Rep, local: datetime) -> bool:

@@ -7,6 +7,8 @@ the routing outbox, in the same Redis script as the change.
 
 from __future__ import annotations
 
+import binascii
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,32 +16,79 @@ from typing import Any
 import orjson
 
 from leadscore.decisions import iso, lead_event
-from routing.policy import Lead, card
-from routing.roster import CompiledRoster
-from routing.sla import announcements, first_assignment
+from routing.policy import Lead, card, out_of_office
+from routing.roster import CompiledRoster, Rep
+from routing.sla import alert_items, announcements, first_assignment
 from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, Move, Store
+
+#: A queue page's size when none is asked for, and the largest one served.
+PAGE, MAX_PAGE = 50, 500
+#: A rep's queues, in the order a listing pages through them: the fast-track inbox first.
+QUEUES = ("fast", "standard")
 
 
 @dataclass(frozen=True)
 class Answer:
-    #: ok, already, missing (no such lead), refused (not in a state that allows it),
-    #: not yours (held by another rep), unknown rep.
+    #: ok, already, missing (no such lead), refused (not in a state that allows it, or a
+    #: rep who cannot take it), not yours (held by another rep), unknown rep.
     status: str
     detail: str | None = None
 
 
-async def queue(store: Store, rep: str) -> dict[str, list[dict[str, Any]]]:
-    """The rep's fast-track inbox and 24-hour queue, as lead cards ordered by due time."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for name in ("fast", "standard"):
-        cards = []
-        for lead_id, _ in await store.queue(rep, name):
-            lead = await store.lead(lead_id)
-            if lead is not None:
-                cards.append({**card(lead["routed"], lead["origin"]["promotion"]),
-                              "state": lead["state"]})
-        found[name] = cards
-    return found
+@dataclass(frozen=True)
+class Position:
+    """Where a queue listing stopped: the last lead shown, by queue, due time and id. The
+    next page starts after it even if leads were added or removed meanwhile."""
+
+    queue: str
+    due: float
+    lead: str
+
+    @property
+    def cursor(self) -> str:
+        return urlsafe_b64encode(orjson.dumps([self.queue, self.due, self.lead])).decode()
+
+    @classmethod
+    def of(cls, cursor: str) -> Position:
+        """The position a cursor names; ValueError if it names none."""
+        try:
+            name, due, lead = orjson.loads(urlsafe_b64decode(cursor.encode()))
+        except (ValueError, TypeError, binascii.Error):
+            raise ValueError(f"cursor {cursor!r} is not one a queue listing gave") from None
+        if name not in QUEUES or not isinstance(due, float | int) or not isinstance(lead, str):
+            raise ValueError(f"cursor {cursor!r} is not one a queue listing gave")
+        return cls(name, float(due), lead)
+
+
+async def queue(
+    store: Store, rep: str, limit: int = PAGE, after: Position | None = None,
+) -> dict[str, Any]:
+    """A page of the rep's fast-track inbox then 24-hour queue, as lead cards ordered by due
+    time: `fast` and `standard`, the `total` in each queue, and the `next` page's cursor
+    (None on the last page)."""
+    start = QUEUES.index(after.queue) if after else 0
+    found: list[tuple[str, str, float]] = []
+    for name in QUEUES[start:]:
+        # One more than the page holds tells whether there is a next page.
+        room = limit + 1 - len(found)
+        if room <= 0:
+            break
+        since = (after.due, after.lead) if after and after.queue == name else None
+        found += [(name, lead_id, due) for lead_id, due in
+                  await store.queue(rep, name, room, since)]
+    following = None
+    if len(found) > limit:
+        found = found[:limit]
+        name, lead_id, due = found[-1]
+        following = Position(name, due, lead_id).cursor
+    page: dict[str, Any] = {name: [] for name in QUEUES}
+    for (name, _, _), lead in zip(found, await store.leads([item[1] for item in found]),
+                                  strict=True):
+        if lead is not None:
+            page[name].append({**card(lead["routed"], lead["origin"]["promotion"]),
+                               "state": lead["state"]})
+    totals = {name: await store.queue_depth([rep], name) for name in QUEUES}
+    return {**page, "total": totals, "next": following}
 
 
 async def acknowledge(store: Store, lead_id: str, rep: str, now: datetime) -> Answer:
@@ -51,48 +100,84 @@ async def complete(store: Store, lead_id: str, rep: str | None, now: datetime) -
                       "lead.completed", now)
 
 
+def cannot_take(rep: Rep, team: str, now: datetime) -> str | None:
+    """Why `rep` cannot be given a lead of `team` at `now`, or None if they can."""
+    return outside(rep, team) or (f"{rep.id} is out of office today"
+                                  if out_of_office(rep, now) else None)
+
+
+def outside(rep: Rep, team: str) -> str | None:
+    """Why `rep` does not work the inbound leads of `team`, or None if they do."""
+    if rep.role != "MRR":
+        return f"{rep.id} is an {rep.role}: only MRRs take inbound leads"
+    if rep.team != team:
+        return f"{rep.id} is in team {rep.team}, the lead in team {team}"
+    return None
+
+
 async def reassign(
-    store: Store, roster: CompiledRoster, lead_id: str, to: str, now: datetime, why: str,
+    store: Store, roster: CompiledRoster, lead_id: str, to: str, now: datetime,
+    by: str | None = None, force: bool = False,
 ) -> Answer:
-    """Give the lead to `to` (a rep of the roster), with its alert and SLA timers."""
+    """Give the lead to `to`, a rep of its team who can take it today; `force` gives it to
+    any rep of the roster (a rep of another team takes it into their team)."""
     lead = await store.lead(lead_id)
     if lead is None:
         return Answer("missing")
-    if to not in roster.reps:
+    rep = roster.reps.get(to)
+    if rep is None:
         return Answer("unknown rep", to)
     if lead["rep"] == to:
         return Answer("already")
-    promotion = lead["origin"]["promotion"]
-    routed = {**lead["routed"], "rep": to, "fallback": False, "at": iso(now.timestamp())}
-    event = lead_event("lead.reassigned", lead_id, promotion["prospect"], to,
-                       iso(now.timestamp()), from_rep=lead["rep"], reason=why, routed=routed)
-    items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event],
-                          started=now, first_assigned=first_assignment(lead["origin"]),
-                          ordinal=len(lead["tried"]))
-    move = Move.to(roster, routed, lead["tried"], now)
-    # Once per move: the same request sent again finds it done.
-    member = f"{lead_id}|move{len(lead['tried'])}|reassign|{to}|0"
-    done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"], items,
-                            move)
-    return Answer({"ok": "ok", "done": "already"}.get(done, "refused"),
-                  None if done in ("ok", "done") else lead["state"])
+    unable = cannot_take(rep, lead["routed"]["team"], now)
+    if unable and not force:
+        return Answer("refused", f"{unable}; force it to reassign anyway")
+    why = f"reassigned by {by or 'the queue API'}" + (f" (forced: {unable})" if unable else "")
+    return await _move(store, roster, lead, rep, now, why)
 
 
 async def claim(
-    store: Store, roster: CompiledRoster, lead_id: str, rep: str, now: datetime,
+    store: Store, roster: CompiledRoster, lead_id: str, rep_id: str, now: datetime,
 ) -> Answer:
-    """A rep takes a lead of their team and acknowledges it at once."""
+    """A rep takes a lead of their team and acknowledges it at once; its holder is told."""
     lead = await store.lead(lead_id)
     if lead is None:
         return Answer("missing")
-    member = roster.reps.get(rep)
-    if member is None or member.team != lead["routed"]["team"]:
-        return Answer("refused", f"{rep} is not a rep of team {lead['routed']['team']}")
-    if lead["rep"] != rep:
-        moved = await reassign(store, roster, lead_id, rep, now, f"claimed by {rep}")
+    rep = roster.reps.get(rep_id)
+    if rep is None:
+        return Answer("unknown rep", rep_id)
+    unable = outside(rep, lead["routed"]["team"])
+    if unable:
+        return Answer("refused", unable)
+    if lead["rep"] != rep_id:
+        moved = await _move(store, roster, lead, rep, now, f"claimed by {rep_id}")
         if moved.status != "ok":
             return moved
-    return await acknowledge(store, lead_id, rep, now)
+    return await acknowledge(store, lead_id, rep_id, now)
+
+
+async def _move(store: Store, roster: CompiledRoster, lead: dict[str, Any], rep: Rep,
+                now: datetime, why: str) -> Answer:
+    """Move the lead to `rep` with their alert and SLA timers; its holder is told it was
+    taken, in the same step."""
+    lead_id, holder = lead["routed"]["lead"], lead["rep"]
+    promotion = lead["origin"]["promotion"]
+    routed = {**lead["routed"], "rep": rep.id, "team": rep.team, "fallback": False,
+              "at": iso(now.timestamp())}
+    event = lead_event("lead.reassigned", lead_id, promotion["prospect"], rep.id,
+                       iso(now.timestamp()), from_rep=holder, reason=why, routed=routed)
+    moves = len(lead["tried"])
+    items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event],
+                          started=now, first_assigned=first_assignment(lead["origin"]),
+                          ordinal=moves)
+    if holder in roster.reps:
+        items += alert_items(roster.reps[holder], "taken", card(routed, promotion), None, moves)
+    move = Move.to(roster, routed, lead["tried"], now)
+    # Once per move: the same request sent again finds it done.
+    member = f"{lead_id}|move{moves}|reassign|{rep.id}|0"
+    done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), holder, items, move)
+    return Answer({"ok": "ok", "done": "already"}.get(done, "refused"),
+                  None if done in ("ok", "done") else lead["state"])
 
 
 async def _set(store: Store, lead_id: str, wanted: str, from_states: tuple[str, ...],

@@ -59,6 +59,8 @@ log = logging.getLogger("leadscore.routing")
 NEW_GROUP_LOOKBACK = 300.0
 #: How often the watchdog, the queue gauges and the hand-over of stranded leads look.
 SLA_TICK, GAUGE_TICK, STRANDED_TICK = 0.25, 10.0, 60.0
+#: Leads read at a time from the queue of a rep whose leads are handed over.
+HAND_OVER_PAGE = 200
 
 
 @dataclass
@@ -357,13 +359,17 @@ async def hand_over_leads_of_unable_reps(
         if reason is None:
             continue
         for queue in QUEUES:
-            for lead_id, _ in await store.queue(rep, queue):
-                try:
-                    moved += await _hand_over(roster, store, lead_id, rep, reason, now)
-                except RedisError:
-                    raise
-                except Exception as error:  # a bug of ours on one lead: the rest go on
-                    await set_aside(lead_id, error)
+            page = await store.queue(rep, queue, HAND_OVER_PAGE)
+            while page:
+                for lead_id, _ in page:
+                    try:
+                        moved += await _hand_over(roster, store, lead_id, rep, reason, now)
+                    except RedisError:
+                        raise
+                    except Exception as error:  # a bug of ours on one lead: the rest go on
+                        await set_aside(lead_id, error)
+                last, due = page[-1]
+                page = await store.queue(rep, queue, HAND_OVER_PAGE, (due, last))
     return moved
 
 

@@ -23,7 +23,7 @@ from leadscore.decisions import FAST_TRACK, Decision, ProspectPromoted, iso, lea
 from leadscore.durations import written
 from routing.alerts import Kind, alert
 from routing.policy import Assignment, Lead, Rotation, card
-from routing.roster import CompiledRoster
+from routing.roster import CompiledRoster, Rep
 from routing.store import ACKNOWLEDGED, ASSIGNED, Announcement
 
 BREACH = "breach"
@@ -69,13 +69,18 @@ def announcements(
         ("decision", decision["prospect"], orjson.dumps(decision)) for decision in decisions]
     rep = roster.reps.get(routed["rep"])  # None: left the roster since (nobody to alert)
     if rep is not None:
-        shown = alert(kind, rep, card(routed, lead.promotion), received_at, ordinal)
-        items += [("alert", channel, shown["id"], orjson.dumps(shown))
-                  for channel in rep.alerts]
+        items += alert_items(rep, kind, card(routed, lead.promotion), received_at, ordinal)
     if with_timers:
         items += [("sla", timer.due, timer.member)
                   for timer in timers(roster, lead, routed, started, first_assigned)]
     return items
+
+
+def alert_items(rep: Rep, kind: Kind, shown: dict[str, Any], received_at: int | None,
+                ordinal: int | str = 0) -> list[Announcement]:
+    """An alert of `kind` showing the lead card `shown`, on each of the rep's channels."""
+    sent = alert(kind, rep, shown, received_at, ordinal)
+    return [("alert", channel, sent["id"], orjson.dumps(sent)) for channel in rep.alerts]
 
 
 def timers(

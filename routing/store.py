@@ -350,14 +350,14 @@ class Store:
     async def lead(self, lead_id: str) -> dict[str, Any] | None:
         """A lead's record: routed (the latest `lead.routed`), origin (the promotion and
         when its trigger arrived), rep, state, tried, queue (None if unknown)."""
-        found = await self.redis.hmget(f"{self.p}lead:{lead_id}", LEAD_FIELDS)
-        if found[0] is None:
-            return None
-        lead: dict[str, Any] = {
-            name: _text(value) for name, value in zip(LEAD_FIELDS, found, strict=True)}
-        for name in ("routed", "origin", "tried"):
-            lead[name] = orjson.loads(lead[name])
-        return lead
+        return _lead(await self.redis.hmget(f"{self.p}lead:{lead_id}", LEAD_FIELDS))
+
+    async def leads(self, lead_ids: Iterable[str]) -> list[dict[str, Any] | None]:
+        """The records of `lead_ids` (as `lead`), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lead_id in lead_ids:
+                pipe.hmget(f"{self.p}lead:{lead_id}", LEAD_FIELDS)
+            return [_lead(found) for found in await pipe.execute()]
 
     async def set_state(
         self, lead_id: str, wanted: str, from_states: Iterable[str], rep: str | None,
@@ -411,17 +411,43 @@ class Store:
         whose queues a roster change may strand."""
         return sorted(_text(rep) for rep in await self.redis.smembers(f"{self.p}holders"))
 
-    async def queue(self, rep: str, queue: str) -> list[tuple[str, float]]:
-        """A rep's queue ("fast" or "standard"): lead ids by due time."""
-        items = cast(list[tuple[bytes, float]], await self.redis.zrange(
-            f"{self.p}q:{rep}:{queue}", 0, -1, withscores=True))
-        return [(_text(member), float(score)) for member, score in items]
+    async def queue(
+        self, rep: str, queue: str, limit: int, after: tuple[float, str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to `limit` leads of a rep's queue ("fast" or "standard") as (lead id, due
+        time), in the queue's order (due time, then id), from the start or `after` the
+        (due time, id) of a lead: a position that holds while leads come and go."""
+        key = f"{self.p}q:{rep}:{queue}"
+        if after is None:
+            items = await self.redis.zrange(key, 0, limit - 1, withscores=True)
+        else:
+            due, lead_id = after
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrangebyscore(key, due, due, withscores=True)  # ties, ordered by id
+                pipe.zrangebyscore(key, f"({due!r}", "+inf", start=0, num=limit,
+                                   withscores=True)
+                ties, later = await pipe.execute()
+            items = [(member, score) for member, score in ties if _text(member) > lead_id]
+            items += later
+        return [(_text(member), float(score))
+                for member, score in cast(list[tuple[bytes, float]], items)[:limit]]
 
     async def queue_depth(self, reps: Iterable[str], queue: str) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:
             for rep in reps:
                 pipe.zcard(f"{self.p}q:{rep}:{queue}")
             return sum(await pipe.execute())
+
+
+def _lead(found: list[Any]) -> dict[str, Any] | None:
+    """A lead's record from its hash's `LEAD_FIELDS`; None if it has none."""
+    if found[0] is None:
+        return None
+    lead: dict[str, Any] = {
+        name: _text(value) for name, value in zip(LEAD_FIELDS, found, strict=True)}
+    for name in ("routed", "origin", "tried"):
+        lead[name] = orjson.loads(lead[name])
+    return lead
 
 
 def _json(announcements: Iterable[Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,24 +59,40 @@ def render(explanation: Explanation, rules: RuleSet) -> str:
     if explanation.anonymous_ids:
         lines.append("includes activity as anonymous visitor " +
                      ", ".join(explanation.anonymous_ids))
-    table = [("at", "event", "rule", "delta", "score")]
+    table: list[tuple[str, ...]] = [("at", "event", "rule", "delta", "score")]
     for row in explanation.rows:
         if row["type"] == "prospect.promoted":
             table.append((row["at"], "", f"=> promoted to lead, {row['track']}", "",
                           str(row["score"])))
             continue
         if row["type"] != "score.changed":
-            table.append((row["at"], "", "=> " + routing_summary(row), "", ""))
+            table.append((row["at"], "=> " + routing_summary(row)))
             continue
         rule = row["rule"]
         if row["prospect"] != explanation.key:
             rule += " (anonymous)"
         event = row["event_id"] or ("(decay)" if rule != MERGE_RULE else "")
         table.append((row["at"], event, rule, f"{row['delta']:+d}", str(row["score"])))
-    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    lines.extend(_columns(table))
+    return "\n".join(lines) + "\n"
+
+
+def _columns(table: list[tuple[str, ...]]) -> list[str]:
+    """The score rows as columns; a routing row, (time, text), wrapped under the table at
+    its width (its own lines indented past the `=> `), so that long explanations of where a
+    lead went do not widen the score columns."""
+    cells = [row for row in table if len(row) == 5]
+    widths = [max(len(r[i]) for r in cells) for i in range(5)]
+    width = sum(widths) + 2 * 4
+    lines = []
     for r in table:
+        if len(r) == 2:
+            at = r[0].ljust(widths[0]) + "  "
+            lines += textwrap.wrap(r[1], width, initial_indent=at,
+                                   subsequent_indent=" " * (len(at) + 3),
+                                   break_on_hyphens=False)
+            continue
         lines.append("  ".join((r[0].ljust(widths[0]), r[1].ljust(widths[1]),
                                 r[2].ljust(widths[2]), r[3].rjust(widths[3]),
                                 r[4].rjust(widths[4]))).rstrip())
-    return "\n".join(lines) + "\n"
-
+    return lines

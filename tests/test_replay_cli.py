@@ -13,6 +13,7 @@ from scoring_rules import ReplayEnd, replay, replay_lines
 from tests.scoring_events import DEFAULT_RULES, default_rules
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+ROSTER = EXAMPLE.parent.parent / "routing" / "roster.yaml"
 
 
 def _replay_cli(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, object]]:
@@ -93,6 +94,25 @@ def test_explain_shows_hits_in_order_with_running_score(
     assert ["2026-01-08T14:33:00Z", "identity.merge", "+16", "16"] in rows
     assert ["2026-01-23T11:20:00Z", "=>", "promoted", "to", "lead,", "standard", "67"] in rows
     assert rows[-1] == ["2026-05-23T11:20:00Z", "(decay)", "decay-30-or-less", "-5", "17"]
+
+
+def test_explain_with_a_roster_wraps_routing_lines_under_the_table_at_its_width(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    explain = ["explain", str(EXAMPLE), "--prospect", "carlos@globex.example"]
+    assert main(explain) == 0
+    scores = capsys.readouterr().out.splitlines()
+    assert main([*explain, "--roster", str(ROSTER)]) == 0
+    routed = capsys.readouterr().out.splitlines()
+    header = routed[1]
+    assert header == scores[1]  # the table keeps the width it has without routing
+    assert max(len(line) for line in routed[1:]) <= len(header) < 89
+    assert [line for line in routed if line in scores] == scores
+    wrapped = " ".join(" ".join(line for line in routed if line not in scores).split())
+    assert ("2026-01-09T10:03:00Z => routed to bruno, team emea by account globex.example, "
+            "owned by AE ae-lucia; deadline 2026-01-09T10:08:00Z") in wrapped
+    continued = [line for line in routed if line.startswith(" ")]
+    assert continued and all(line.startswith(" " * 25) for line in continued)
 
 
 def test_compare_reports_what_a_rule_change_would_change(

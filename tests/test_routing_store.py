@@ -119,7 +119,7 @@ async def test_a_rep_who_leaves_the_roster_or_goes_away_has_their_open_leads_han
     assert after["rep"] in ("bruno", "marta") and after["state"] == "assigned"
     assert (after["routed"]["due"], after["routed"]["deadline"]) == (
         before["due"], before["deadline"])  # the prospect's wait does not start again
-    assert await store.queue("ana", "fast") + await store.queue("ana", "standard") == []
+    assert await store.queue("ana", "fast", 10) + await store.queue("ana", "standard", 10) == []
     [moved] = [d for d in await outbox(store) if d["type"] == "lead.reassigned"]
     assert (moved["from_rep"], moved["rep"], moved["reason"]) == (
         "ana", after["rep"], "ana left the roster")
@@ -132,7 +132,7 @@ async def test_a_rep_who_leaves_the_roster_or_goes_away_has_their_open_leads_han
         "2026-03-10}]\n")
     away = roster_from_text("roster.yaml", without_rep(text, "ana"))
     assert await hand_over_leads_of_unable_reps(away, store, later, set_aside_nothing) >= 1
-    assert await store.queue("bruno", "fast") + await store.queue("bruno", "standard") == []
+    assert await store.queue("bruno", "fast", 10) + await store.queue("bruno", "standard", 10) == []
     reasons = {d["reason"] for d in await outbox(store) if d["type"] == "lead.reassigned"}
     assert "bruno is out of office" in reasons
 
