@@ -214,8 +214,10 @@ def routing_summary(row: Decision) -> str:
     if kind == "lead.routed":
         passed = ", ".join(f"{c['rep']} ({c['excluded']})" for c in row["candidates"]
                            if c["excluded"])
-        line = (f"routed to {row['rep']}{' (fallback: nobody eligible)' if row['fallback'] else ''}"
-                f", team {row['team']} by {row['matched']}; deadline {row['deadline']}")
+        how = row.get("chosen_by") or ("fallback: nobody eligible" if row["fallback"] else "")
+        shown = f" ({how})" if how and how != "the rotation" else ""
+        line = (f"routed to {row['rep']}{shown}, team {row['team']} by {row['matched']}; "
+                f"deadline {row['deadline']}")
         return line + (f"; passed over {passed}" if passed else "")
     if kind == "lead.reassigned":
         return f"reassigned {row['from_rep']} -> {row['rep']}: {row['reason']}"

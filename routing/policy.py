@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from leadscore.decisions import FAST_TRACK, Candidate, Decision, ProspectPromoted, iso
-from routing.roster import CompiledRoster, Rep, Team, weekday
+from routing.hours import add_working_time, next_start, within
+from routing.roster import CompiledRoster, Rep, Team
 
 
 @dataclass(frozen=True)
@@ -127,21 +128,88 @@ def assign(
         if reason is None:
             eligible.append(rep)
     new_rotation = Rotation(dict(rotation.current))
-    if eligible:
-        chosen, fallback = _next_in_rotation(eligible, new_rotation), False
-    else:
-        chosen, fallback = team.escalation, True
     fast = lead.track == FAST_TRACK
+    if eligible:
+        chosen = Choice(_next_in_rotation(eligible, new_rotation), "the rotation")
+    elif fast:
+        chosen = _nobody_on_shift(roster, team, now, tried)
+    else:
+        chosen = Choice(team.escalation, ESCALATION_TARGET, fallback=True)
     sla = team.sla
-    due = now if fast else now + timedelta(seconds=sla.standard.work_within)
-    deadline = now + timedelta(seconds=sla.fast_track.acknowledge_within) if fast else due
+    due = chosen.waits_until or now
+    if fast:
+        deadline = due + timedelta(seconds=sla.fast_track.acknowledge_within)
+    elif sla.standard.counts == "business hours" and team.business_hours is not None:
+        hours = team.business_hours
+        deadline = due = add_working_time(hours, hours.time_zone, now, sla.standard.work_within)
+    else:
+        deadline = due = now + timedelta(seconds=sla.standard.work_within)
     routed: Decision = {
         "type": "lead.routed", "lead": lead.id, "prospect": lead.prospect, "track": lead.track,
-        "team": team.id, "matched": matched, "candidates": candidates, "rep": chosen,
-        "fallback": fallback, "due": iso(due.timestamp()), "deadline": iso(deadline.timestamp()),
-        "at": iso(now.timestamp()), "roster_version": roster.version,
+        "team": team.id, "matched": matched, "candidates": candidates, "rep": chosen.rep,
+        "fallback": chosen.fallback, "chosen_by": chosen.how, "due": iso(due.timestamp()),
+        "deadline": iso(deadline.timestamp()), "at": iso(now.timestamp()),
+        "roster_version": roster.version,
     }
     return Assignment(routed, new_rotation)
+
+
+#: How the escalation target is chosen, in explanations.
+ESCALATION_TARGET = "nobody in the team can take it: the escalation target"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Who gets a lead and why (`how`, said in `lead.routed`'s `chosen_by`); a lead that
+    nobody can take now `waits_until` a rep's shift, its deadline counted from then."""
+
+    rep: str
+    how: str
+    fallback: bool = False
+    waits_until: datetime | None = None
+
+
+def _nobody_on_shift(
+    roster: CompiledRoster, team: Team, now: datetime, tried: Collection[str],
+) -> Choice:
+    """A hand-raiser no rep of the team can take now: whoever is on call; else, within the
+    team's business hours, the escalation target if they are at work; else the first rep
+    of the team (or the escalation target) to come on shift, the lead waiting for them."""
+    for window in team.on_call:
+        rep = roster.reps.get(window.rep)
+        if rep is not None and rep.id not in tried and not out_of_office(rep, now) and \
+                within(window, window.time_zone, now):
+            return Choice(rep.id, f"nobody on shift: {rep.id} is on call")
+    target = roster.reps.get(team.escalation)
+    open_now = team.business_hours is None or within(
+        team.business_hours, team.business_hours.time_zone, now)
+    if open_now and target is not None and _at_work(target, now):
+        return Choice(target.id, ESCALATION_TARGET, fallback=True)
+    first: tuple[datetime, Rep] | None = None
+    people = [*roster.members(team.id), *([target] if target else [])]
+    for rep in people:
+        start = _next_shift(rep, now)
+        if start is not None and (first is None or start < first[0]):
+            first = (start, rep)
+    if first is None:
+        return Choice(team.escalation, ESCALATION_TARGET, fallback=True)
+    start, rep = first
+    local = start.astimezone(ZoneInfo(rep.time_zone))
+    return Choice(rep.id, f"nobody on shift or on call: waits for {rep.id}'s shift, "
+                          f"{local:%a %d %b %H:%M} {rep.time_zone}",
+                  fallback=rep.id == team.escalation, waits_until=start)
+
+
+def _at_work(rep: Rep, now: datetime) -> bool:
+    return not out_of_office(rep, now) and within(rep.working_hours, rep.time_zone, now)
+
+
+def _next_shift(rep: Rep, now: datetime) -> datetime | None:
+    """When the rep next starts a shift on a day they are not out of office."""
+    start = next_start(rep.working_hours, rep.time_zone, now)
+    while start is not None and out_of_office(rep, start):
+        start = next_start(rep.working_hours, rep.time_zone, start)
+    return start
 
 
 def unable_to_hold(roster: CompiledRoster, rep_id: str, now: datetime) -> str | None:
@@ -162,10 +230,9 @@ def _excluded(rep: Rep, lead: Lead, now: datetime, loads: Loads,
               tried: Collection[str]) -> str | None:
     if rep.id in tried:
         return "had this lead already"
-    local = now.astimezone(ZoneInfo(rep.time_zone))
     if out_of_office(rep, now):
         return "out of office"
-    if lead.track == FAST_TRACK and not _on_shift(rep, local):
+    if lead.track == FAST_TRACK and not within(rep.working_hours, rep.time_zone, now):
         return "off shift"
     if rep.daily_cap is not None and loads.day.get(rep.id, 0) >= rep.daily_cap:
         return f"at daily cap {rep.daily_cap}"
@@ -178,19 +245,6 @@ def out_of_office(rep: Rep, now: datetime) -> bool:
     """Whether `now` falls on one of the rep's days out of office, in their time zone."""
     today = now.astimezone(ZoneInfo(rep.time_zone)).date()
     return any(away.start <= today <= away.end for away in rep.out_of_office)
-
-
-def _on_shift(rep: Rep, local: datetime) -> bool:
-    hours = rep.working_hours
-    clock: time = local.time().replace(tzinfo=None)
-    if hours.start == hours.end:  # around the clock on the working days
-        return weekday(local.date()) in hours.days
-    if hours.start < hours.end:
-        return weekday(local.date()) in hours.days and hours.start <= clock < hours.end
-    # An overnight shift belongs to the day it starts on.
-    if clock >= hours.start:
-        return weekday(local.date()) in hours.days
-    return clock < hours.end and weekday(local.date() - timedelta(days=1)) in hours.days
 
 
 def _next_in_rotation(eligible: list[Rep], rotation: Rotation) -> str:

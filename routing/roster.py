@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -93,22 +94,14 @@ class FastTrackSla(Strict):
 
 class StandardSla(Strict):
     work_within: Duration = 86_400.0
+    #: `business hours`: `work_within` counts only the team's `business_hours` (24h on
+    #: 09:00-18:00 weekdays is almost three working days); `all hours`: the clock.
+    counts: Literal["all hours", "business hours"] = "all hours"
 
 
 class Sla(Strict):
     fast_track: FastTrackSla = FastTrackSla()
     standard: StandardSla = StandardSla()
-
-
-class Team(Strict):
-    id: Id
-    name: str = ""
-    territory: Territory = Territory()
-    account_executives: list[AccountExecutive] = []
-    #: Who gets a lead when no rep of the team can take it, and the ladder's last rung:
-    #: a rep id of the roster.
-    escalation: Id
-    sla: Sla = Sla()
 
 
 def _clock_time(value: Any) -> Any:
@@ -134,6 +127,49 @@ class Hours(Strict):
         return value
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                         "Europe/Madrid") from None
+    return value
+
+
+Zone = Annotated[str, AfterValidator(_known_zone)]
+
+
+class ZonedHours(Hours):
+    """Hours on the clock of a time zone of their own: a team's business hours."""
+
+    time_zone: Zone = "UTC"
+
+
+class OnCall(ZonedHours):
+    """A weekly on-call window: the rep takes the team's hand-raisers in it when nobody is
+    on shift (default: around the clock on the days given)."""
+
+    rep: Id
+    days: list[Day] = list(DAYS)
+    start: ClockTime = time(0, 0)
+    end: ClockTime = time(0, 0)
+
+
+class Team(Strict):
+    id: Id
+    name: str = ""
+    territory: Territory = Territory()
+    account_executives: list[AccountExecutive] = []
+    #: Who gets a lead when no rep of the team can take it, and the ladder's last rung:
+    #: a rep id of the roster.
+    escalation: Id
+    sla: Sla = Sla()
+    #: When the team promises its fast-track response; outside them a hand-raiser goes to
+    #: whoever is `on_call`, else waits for the first rep on shift. None: always.
+    business_hours: ZonedHours | None = None
+    on_call: list[OnCall] = []
+
+
 class DateRange(Strict):
     start: date
     end: date
@@ -151,7 +187,7 @@ class Rep(Strict):
     email: Email
     role: Literal["MRR", "SDR"]
     team: Id
-    time_zone: str = "UTC"
+    time_zone: Zone = "UTC"
     working_hours: Hours = Hours()
     out_of_office: list[DateRange] = []
     #: A rep's share of the team's leads, against the others' weights.
@@ -160,16 +196,6 @@ class Rep(Strict):
     monthly_cap: int = Field(default=400, ge=1)
     #: The channels (names under `channels:`) that alert the rep of a new lead.
     alerts: list[Id] = []
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
-                             "Europe/Madrid") from None
-        return value
 
 
 class Channel(Strict):
@@ -261,6 +287,13 @@ def _check_references(file: YamlFile, roster: Roster) -> None:
             if region not in roster.regions:
                 file.error(("teams", index, "territory", "regions", position),
                            f"no region named {region!r} under regions:")
+        for position, window in enumerate(team.on_call):
+            if window.rep not in reps:
+                file.error(("teams", index, "on_call", position, "rep"),
+                           f"on_call: no rep with the id {window.rep!r}")
+        if team.sla.standard.counts == "business hours" and team.business_hours is None:
+            file.error(("teams", index, "sla", "standard", "counts"),
+                       "counts: business hours needs the team's business_hours")
     for index, rep in enumerate(roster.reps):
         if rep.team not in teams:
             file.error(("reps", index, "team"), f"team: no team with the id {rep.team!r}")

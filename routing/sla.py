@@ -93,12 +93,15 @@ def timers(
     (the lead's first assignment). Rungs due at or after the escalation would only delay
     it, so they are left out; once the escalation is past (it fired, or the lead was taken
     in hand before it), a new holder is only reminded. The breach comes at the lead's
-    deadline, once per lead."""
+    deadline (set at its first assignment and kept through moves), once per lead."""
     team = roster.teams[routed["team"]]
+    breach = Timer(lead.id, BREACH_STEP, BREACH, "",
+                   datetime.fromisoformat(routed["deadline"]).timestamp())
     if lead.track != FAST_TRACK:
-        due = datetime.fromisoformat(routed["due"]).timestamp()
-        return [Timer(lead.id, BREACH_STEP, BREACH, "", due)]
-    base = started or datetime.fromisoformat(routed["at"])
+        return [breach]
+    # A lead that waits for a rep's shift starts its ladder then.
+    base = max(started or datetime.fromisoformat(routed["at"]),
+               datetime.fromisoformat(routed["due"]))
     first = first_assigned or base
     ladder = [(str(rung), step.action,
                (first if step.action == "escalate" else base) + timedelta(seconds=step.after))
@@ -109,10 +112,8 @@ def timers(
                   or (rung[1] == "escalate" and rung[2] == escalation)]
     elif escalation is not None:
         ladder = [rung for rung in ladder if rung[1] == "remind"]
-    found = [Timer(lead.id, rung, action, routed["rep"], due.timestamp())
-             for rung, action, due in ladder]
-    deadline = lead.at + timedelta(seconds=team.sla.fast_track.acknowledge_within)
-    return [*found, Timer(lead.id, BREACH_STEP, BREACH, "", deadline.timestamp())]
+    return [*(Timer(lead.id, rung, action, routed["rep"], due.timestamp())
+              for rung, action, due in ladder), breach]
 
 
 def reengaged(
@@ -178,11 +179,13 @@ def step(
                                   with_timers=False, ordinal=int(timer.step)))
     if reassign is None:
         return Step([])
-    moved = reassign.routed
+    # The lead keeps its deadline: the prospect's wait does not start again with a move.
+    moved = {**reassign.routed, "deadline": routed["deadline"]}
     rotation: Rotation | None = reassign.rotation
     if timer.action == "escalate":
         team = roster.teams[routed["team"]]
-        moved = {**moved, "rep": team.escalation, "fallback": True}
+        moved = {**moved, "rep": team.escalation, "fallback": True,
+                 "chosen_by": "the ladder's escalation"}
         rotation = None
     if moved["rep"] == timer.rep:
         return Step([])

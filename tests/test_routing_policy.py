@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from leadscore.decisions import iso
+from routing.offline import Offline
 from routing.policy import Lead, Loads, Rotation, assign, route
 from routing.roster import RosterError, load_roster, roster_from_text
 
@@ -94,11 +95,66 @@ def test_out_of_office_off_shift_and_caps_are_each_explained() -> None:
     assert routed["rep"] == "marta"
 
 
-def test_nobody_eligible_falls_back_to_the_escalation_target() -> None:
+def test_nobody_eligible_falls_back_to_the_escalation_target_when_at_work() -> None:
     roster = load_roster(ROSTER)
-    night = datetime(2026, 3, 4, 22, 30, tzinfo=UTC)
-    routed = route(roster, Lead.of(promotion(at=night)), Loads(), Rotation()).routed
-    assert (routed["rep"], routed["fallback"]) == ("marta", True)
+    loads = Loads(day={"ana": 40}, month={"bruno": 400, "marta": 400})  # all at a cap
+    routed = route(roster, Lead.of(promotion()), loads, Rotation()).routed
+    assert (routed["rep"], routed["fallback"], routed["chosen_by"]) == (
+        "marta", True, "nobody in the team can take it: the escalation target")
+
+
+def test_a_hand_raiser_at_night_waits_for_the_first_rep_on_shift_its_deadline_from_then(
+) -> None:
+    roster = load_roster(ROSTER)
+    saturday = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)  # nobody works weekends
+    routed = route(roster, Lead.of(promotion(at=saturday)), Loads(), Rotation()).routed
+    # Not the escalation target, off shift too, breached 5 minutes later: the first rep
+    # on shift, Monday 09:00 in Madrid, with the 5 minutes counted from then.
+    assert (routed["rep"], routed["fallback"]) == ("ana", False)
+    assert routed["chosen_by"] == ("nobody on shift or on call: waits for ana's shift, "
+                                   "Mon 09 Mar 09:00 Europe/Madrid")
+    assert (routed["due"], routed["deadline"]) == ("2026-03-09T08:00:00Z",
+                                                   "2026-03-09T08:05:00Z")
+    offline = Offline(roster)
+    made = offline.route(promotion(at=saturday))
+    made += offline.until(saturday + timedelta(days=3))
+    first_steps = [(d["type"], d["at"]) for d in made][:3]
+    assert first_steps == [("lead.routed", "2026-03-07T11:00:00Z"),
+                           ("lead.reminded", "2026-03-09T08:03:00Z"),
+                           ("sla.breached", "2026-03-09T08:05:00Z")]
+
+
+ON_CALL = """
+    business_hours: {days: [mon, tue, wed, thu, fri], start: "09:00", end: "18:00",
+                     time_zone: Europe/Madrid}
+    on_call:
+      - {rep: bruno, days: [sat, sun]}
+"""
+
+
+def test_outside_business_hours_a_hand_raiser_goes_to_whoever_is_on_call() -> None:
+    text = ROSTER.read_text().replace("    escalation: marta", ON_CALL + "    escalation: marta")
+    roster = roster_from_text("roster.yaml", text)
+    saturday = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)
+    routed = route(roster, Lead.of(promotion(at=saturday)), Loads(), Rotation()).routed
+    assert (routed["rep"], routed["chosen_by"]) == ("bruno", "nobody on shift: bruno is on call")
+    assert routed["deadline"] == "2026-03-07T11:05:00Z"
+    with pytest.raises(RosterError, match="on_call: no rep with the id 'nobody'"):
+        roster_from_text("roster.yaml", text.replace("rep: bruno, days", "rep: nobody, days"))
+
+
+def test_a_standard_leads_24_hours_can_count_business_hours_only() -> None:
+    text = ROSTER.read_text().replace("    escalation: marta", ON_CALL + "    escalation: marta")
+    text = text.replace("        work_within: 24h", "        work_within: 24h\n"
+                        "        counts: business hours")
+    roster = roster_from_text("roster.yaml", text)
+    friday = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)  # 17:00 in Madrid
+    routed = route(roster, Lead.of(promotion(track="standard", at=friday)), Loads(),
+                   Rotation()).routed
+    # 1 h on Friday, 9 h on Monday and Tuesday, 5 h on Wednesday: Wednesday 14:00 Madrid.
+    assert routed["due"] == routed["deadline"] == "2026-03-11T13:00:00Z"
+    with pytest.raises(RosterError, match="counts: business hours needs"):
+        roster_from_text("roster.yaml", text.replace(ON_CALL, "\n"))
 
 
 def test_a_reassignment_skips_the_reps_tried_and_the_deadlines_follow_the_sla() -> None:
