@@ -498,9 +498,16 @@ def test_a_lead_who_sends_the_contact_form_again_gets_their_owner_a_re_engaged_a
     settings = routing_settings(broker, redis_url, unique, tmp_path,
                                 roster(webhook, mailbox, channels="hook", sla=CALM))
     with running_worker(settings, tmp_path / "worker.log") as worker:
-        post_forms(worker, ["again@acme.example"])
+        def submit(submission: str) -> None:  # its own id: each submission is one event
+            body = orjson.loads(contact_form("again@acme.example"))
+            status, _ = http_post(f"{worker.base_url}/v1/events/forms",
+                                  orjson.dumps({**body, "submission_id": submission}),
+                                  {"Authorization": f"Bearer {INGEST}"})
+            assert status == 202
+
+        submit("s-1")
         wait_for(lambda: len(webhook.delivered()) == 1, 30, lambda: worker.log()[-3000:])
-        post_forms(worker, ["again@acme.example"])
+        submit("s-2")
         wait_for(lambda: len(webhook.delivered()) == 2, 30, lambda: worker.log()[-3000:])
         [told] = decisions(settings, worker, 1, {"lead.reengaged"})
     first, second = (item.body for item in webhook.delivered())
