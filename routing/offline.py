@@ -23,6 +23,13 @@ from routing.roster import CompiledRoster
 from routing.sla import BREACH, Timer, announcements, reengaged, states_for, step
 from routing.store import ASSIGNED, Announcement
 
+#: What a preview can and cannot promise, printed with every one.
+PREVIEW_NOTE = (
+    "Routing preview: the team, the candidates and why each was passed over, and the SLA "
+    "times are what live routing does with these events. The rotation's pick may differ: "
+    "live, it follows the order in which promotions reach the router across partitions "
+    "and workers.")
+
 
 @dataclass
 class _Lead:

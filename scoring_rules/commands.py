@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -84,6 +85,12 @@ def _routing(path: Path | None) -> Callable[[Iterable[Any]], Iterable[Any]] | st
     except RosterError as error:
         return str(error)
     return partial(with_routing, roster)
+
+
+def _preview_note() -> str:
+    from routing.offline import PREVIEW_NOTE
+
+    return PREVIEW_NOTE
 
 
 def _now_option(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +172,8 @@ def run_replay(args: argparse.Namespace) -> int:
         items = routing(items)
     end, kinds = write_decisions(items, sys.stdout.buffer)
     sys.stdout.buffer.flush()
+    if routing is not None:
+        print(textwrap.fill(_preview_note(), 88), file=sys.stderr)
     if args.state is not None:
         prospects = {key: state.summary(rules.min_score, rules.max_score)
                      for key, state in end.states.items()}
@@ -188,5 +197,9 @@ def run_explain(args: argparse.Namespace) -> int:
         print(routing, file=sys.stderr)
         return 2
     found = explain.explain(rules, _lines(args.events), args.prospect, args.now, routing)
-    sys.stdout.write(explain.render(found, rules))
+    shown = explain.render(found, rules)
+    sys.stdout.write(shown)
+    if routing is not None:  # under the table, at its width
+        width = max(len(line) for line in shown.splitlines()[1:])
+        sys.stdout.write("\n" + textwrap.fill(_preview_note(), width) + "\n")
     return 0 if found.state is not None else 1

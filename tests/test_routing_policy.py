@@ -219,6 +219,7 @@ def test_replay_with_a_roster_routes_as_live_and_plays_the_ladder_on_the_event_c
                  "--roster", str(ROSTER)]) == 0
     shown = " ".join(capsys.readouterr().out.split())  # routing lines are wrapped
     assert "=> routed to bruno, team emea by account globex.example" in shown
+    assert "The rotation's pick may differ" in " ".join(shown.split())
     assert "=> reassigned bruno -> marta: not acknowledged in time" in shown
 
 
