@@ -23,3 +23,15 @@ ASSIGNMENTS = Counter(
     "leadscore_assignments_total", "Leads assigned, by team; fallback: to the escalation "
     "target because nobody was eligible", ["team", "fallback"],
 )
+REASSIGNMENTS = Counter(
+    "leadscore_reassignments_total", "Leads moved from one rep to another, by the team they "
+    "moved in and why: ladder (not acknowledged in time), escalation (the ladder's "
+    "escalation), rep_unavailable (the rep left the roster or is away), manual (the queue "
+    "API's reassign), claim (another rep claimed it)", ["team", "reason"],
+)
+NOBODY_ELIGIBLE = Counter(
+    "leadscore_nobody_eligible_total", "Leads no rep of the team could take in the rotation, "
+    "by whom they went to instead: escalation_target, on_call, waits_for_shift (assigned to "
+    "the first rep to come on shift)", ["team", "chosen"],
+)
+

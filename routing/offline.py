@@ -17,10 +17,18 @@ from typing import Any
 
 import orjson
 
-from leadscore.decisions import Decision, ProspectPromoted
+from leadscore.decisions import Decision, ProspectPromoted, iso
 from routing.policy import Lead, Loads, Rotation, assign, load_periods, route, team_for
 from routing.roster import CompiledRoster
-from routing.sla import BREACH, Timer, announcements, reengaged, states_for, step
+from routing.sla import (
+    BREACH,
+    Timer,
+    announcements,
+    ladder_start,
+    reengaged,
+    states_for,
+    step,
+)
 from routing.store import ASSIGNED, Announcement
 
 #: What a preview can and cannot promise, printed with every one.
@@ -67,8 +75,9 @@ class Offline:
         self.rotations[team.id] = assignment.rotation
         self._count(assignment.rep, lead.at)
         self.open[lead.prospect] = lead.id
+        started = iso(ladder_start(assignment.routed).timestamp())
         self.leads[lead.id] = _Lead({"promotion": promotion, "received_at": None,
-                                     "assigned_at": promotion["at"]},
+                                     "assigned_at": started},
                                     assignment.routed, assignment.rep, [assignment.rep])
         return made + self._announce(announcements(
             self.roster, lead, assignment.routed, "new_lead", None, [assignment.routed]))

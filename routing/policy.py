@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from leadscore.decisions import FAST_TRACK, Candidate, Decision, ProspectPromoted, iso
@@ -79,6 +79,8 @@ class Assignment:
 
     routed: Decision
     rotation: Rotation
+    #: How the rep was chosen (`Choice.kind`).
+    chosen: str = "rotation"
 
     @property
     def rep(self) -> str:
@@ -130,11 +132,11 @@ def assign(
     new_rotation = Rotation(dict(rotation.current))
     fast = lead.track == FAST_TRACK
     if eligible:
-        chosen = Choice(_next_in_rotation(eligible, new_rotation), "the rotation")
+        chosen = Choice(_next_in_rotation(eligible, new_rotation), ROTATION, "rotation")
     elif fast:
         chosen = _nobody_on_shift(roster, team, now, tried)
     else:
-        chosen = Choice(team.escalation, ESCALATION_TARGET, fallback=True)
+        chosen = Choice(team.escalation, ESCALATION_TARGET, "escalation_target", fallback=True)
     sla = team.sla
     due = chosen.waits_until or now
     if fast:
@@ -151,20 +153,24 @@ def assign(
         "deadline": iso(deadline.timestamp()), "at": iso(now.timestamp()),
         "roster_version": roster.version,
     }
-    return Assignment(routed, new_rotation)
+    return Assignment(routed, new_rotation, chosen.kind)
 
 
-#: How the escalation target is chosen, in explanations.
+#: How a rep is chosen, in explanations (`chosen_by`): the usual way, and the escalation
+#: target when nobody in the team can take the lead.
+ROTATION = "the rotation"
 ESCALATION_TARGET = "nobody in the team can take it: the escalation target"
 
 
 @dataclass(frozen=True)
 class Choice:
-    """Who gets a lead and why (`how`, said in `lead.routed`'s `chosen_by`); a lead that
-    nobody can take now `waits_until` a rep's shift, its deadline counted from then."""
+    """Who gets a lead and why (`how`, said in `lead.routed`'s `chosen_by`; `kind`, for
+    counting); a lead nobody can take now `waits_until` a rep's shift, its deadline
+    counted from then."""
 
     rep: str
     how: str
+    kind: Literal["rotation", "on_call", "escalation_target", "waits_for_shift"]
     fallback: bool = False
     waits_until: datetime | None = None
 
@@ -179,12 +185,12 @@ def _nobody_on_shift(
         rep = roster.reps.get(window.rep)
         if rep is not None and rep.id not in tried and not out_of_office(rep, now) and \
                 within(window, window.time_zone, now):
-            return Choice(rep.id, f"nobody on shift: {rep.id} is on call")
+            return Choice(rep.id, f"nobody on shift: {rep.id} is on call", "on_call")
     target = roster.reps.get(team.escalation)
     open_now = team.business_hours is None or within(
         team.business_hours, team.business_hours.time_zone, now)
     if open_now and target is not None and _at_work(target, now):
-        return Choice(target.id, ESCALATION_TARGET, fallback=True)
+        return Choice(target.id, ESCALATION_TARGET, "escalation_target", fallback=True)
     first: tuple[datetime, Rep] | None = None
     people = [*roster.members(team.id), *([target] if target else [])]
     for rep in people:
@@ -192,11 +198,11 @@ def _nobody_on_shift(
         if start is not None and (first is None or start < first[0]):
             first = (start, rep)
     if first is None:
-        return Choice(team.escalation, ESCALATION_TARGET, fallback=True)
+        return Choice(team.escalation, ESCALATION_TARGET, "escalation_target", fallback=True)
     start, rep = first
     local = start.astimezone(ZoneInfo(rep.time_zone))
     return Choice(rep.id, f"nobody on shift or on call: waits for {rep.id}'s shift, "
-                          f"{local:%a %d %b %H:%M} {rep.time_zone}",
+                          f"{local:%a %d %b %H:%M} {rep.time_zone}", "waits_for_shift",
                   fallback=rep.id == team.escalation, waits_until=start)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from leadscore.decisions import iso, lead_event
+from routing import metrics
 from routing.policy import Lead, card, out_of_office
 from routing.roster import CompiledRoster, Rep
 from routing.sla import alert_items, announcements, first_assignment
@@ -133,7 +134,7 @@ async def reassign(
     if unable and not force:
         return Answer("refused", f"{unable}; force it to reassign anyway")
     why = f"reassigned by {by or 'the queue API'}" + (f" (forced: {unable})" if unable else "")
-    return await _move(store, roster, lead, rep, now, why)
+    return await _move(store, roster, lead, rep, now, why, "manual")
 
 
 async def claim(
@@ -150,16 +151,16 @@ async def claim(
     if unable:
         return Answer("refused", unable)
     if lead["rep"] != rep_id:
-        moved = await _move(store, roster, lead, rep, now, f"claimed by {rep_id}")
+        moved = await _move(store, roster, lead, rep, now, f"claimed by {rep_id}", "claim")
         if moved.status != "ok":
             return moved
     return await acknowledge(store, lead_id, rep_id, now)
 
 
 async def _move(store: Store, roster: CompiledRoster, lead: dict[str, Any], rep: Rep,
-                now: datetime, why: str) -> Answer:
+                now: datetime, why: str, counted_as: str) -> Answer:
     """Move the lead to `rep` with their alert and SLA timers; its holder is told it was
-    taken, in the same step."""
+    taken, in the same step. Counted as a reassignment of reason `counted_as`."""
     lead_id, holder = lead["routed"]["lead"], lead["rep"]
     promotion = lead["origin"]["promotion"]
     routed = {**lead["routed"], "rep": rep.id, "team": rep.team, "fallback": False,
@@ -176,6 +177,8 @@ async def _move(store: Store, roster: CompiledRoster, lead: dict[str, Any], rep:
     # Once per move: the same request sent again finds it done.
     member = f"{lead_id}|move{moves}|reassign|{rep.id}|0"
     done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), holder, items, move)
+    if done == "ok":
+        metrics.REASSIGNMENTS.labels(rep.team, counted_as).inc()
     return Answer({"ok": "ok", "done": "already"}.get(done, "refused"),
                   None if done in ("ok", "done") else lead["state"])
 

@@ -36,13 +36,20 @@ from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
 from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
-from routing.policy import Lead, assign, route, team_for, unable_to_hold
+from routing.policy import (
+    Lead,
+    assign,
+    route,
+    team_for,
+    unable_to_hold,
+)
 from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
 from routing.sla import (
     BREACH,
     Timer,
     announcements,
     handed_over,
+    ladder_start,
     reengaged,
     states_for,
     step,
@@ -178,7 +185,7 @@ async def assign_promotion(
         routed = assignment.routed
         # A late router (a backlog, Redis down) starts the ladder when it assigns, so the
         # rep is reminded and the lead moved only after the whole wait.
-        started = max(lead.at, datetime.now(UTC))
+        started = ladder_start(routed, max(lead.at, datetime.now(UTC)))
         items = announcements(roster, lead, routed, "new_lead", received_at, [routed],
                               started=started)
         origin = orjson.dumps({"promotion": promotion, "received_at": received_at,
@@ -189,6 +196,8 @@ async def assign_promotion(
             continue  # another worker changed the team meanwhile: decide again
         if outcome == "ok":
             metrics.ASSIGNMENTS.labels(team.id, str(routed["fallback"]).lower()).inc()
+            if assignment.chosen != "rotation":
+                metrics.NOBODY_ELIGIBLE.labels(team.id, assignment.chosen).inc()
             log.info("routed", extra={"lead": lead.id, "team": team.id, "rep": routed["rep"],
                                       "track": lead.track, "fallback": routed["fallback"]})
         return outcome
@@ -302,6 +311,9 @@ async def _sla_step(routing: Routing, timer: Timer, member: str, when: datetime)
             break
     if done == "ok" and timer.action == BREACH:
         metrics.SLA_BREACHES.labels(track).inc()
+    elif done == "ok" and move is not None:
+        reason = "escalation" if timer.action == "escalate" else "ladder"
+        metrics.REASSIGNMENTS.labels(move.routed["team"], reason).inc()
 
 
 async def follow_roster(routing: Routing) -> None:
@@ -399,6 +411,7 @@ async def _hand_over(roster: CompiledRoster, store: Store, lead_id: str, rep: st
                                 planned.announcements, move)
         if done != "conflict":
             if done == "ok":
+                metrics.REASSIGNMENTS.labels(moved["team"], "rep_unavailable").inc()
                 log.info("handed over", extra={"lead": lead_id, "from_rep": rep,
                                                "rep": moved["rep"], "reason": reason})
             return done == "ok"
@@ -444,11 +457,16 @@ def _start_dispatchers(routing: Routing) -> None:
 
 
 async def gauge_queues(routing: Routing) -> None:
+    """Queue depth by the team of the reps holding the leads: an escalation target of
+    another team counts in their own team, a rep no longer in the roster under `none`."""
     while True:
         try:
             roster = routing.roster
-            for team in roster.teams:
-                reps = [rep.id for rep in roster.members(team)]
+            by_team: dict[str, list[str]] = {team: [] for team in roster.teams}
+            for rep in await routing.store.holders():
+                held = roster.reps.get(rep)
+                by_team.setdefault(held.team if held else "none", []).append(rep)
+            for team, reps in by_team.items():
                 for queue in QUEUES:
                     depth = await routing.store.queue_depth(reps, queue)
                     metrics.QUEUE_DEPTH.labels(team, queue).set(depth)

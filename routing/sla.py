@@ -99,9 +99,7 @@ def timers(
                    datetime.fromisoformat(routed["deadline"]).timestamp())
     if lead.track != FAST_TRACK:
         return [breach]
-    # A lead that waits for a rep's shift starts its ladder then.
-    base = max(started or datetime.fromisoformat(routed["at"]),
-               datetime.fromisoformat(routed["due"]))
+    base = ladder_start(routed, started)
     first = first_assigned or base
     ladder = [(str(rung), step.action,
                (first if step.action == "escalate" else base) + timedelta(seconds=step.after))
@@ -131,6 +129,13 @@ def reengaged(
                       trigger=raised["trigger"])
     return announcements(roster, lead, routed, "re_engaged", received_at, [told],
                          with_timers=False, ordinal=raised["trigger"]["id"])
+
+
+def ladder_start(routed: Decision, started: datetime | None = None) -> datetime:
+    """When a fast-track assignment's ladder starts: when it was made (`started`, default
+    its time), or, for a lead that waits for a rep's shift, when that shift starts."""
+    return max(started or datetime.fromisoformat(routed["at"]),
+               datetime.fromisoformat(routed["due"]))
 
 
 def first_assignment(origin: dict[str, Any]) -> datetime:

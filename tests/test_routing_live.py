@@ -227,6 +227,8 @@ def test_an_unacknowledged_fast_track_lead_is_reminded_then_reassigned_and_the_q
         assert not [d for d in decisions(settings, worker, 1, {"lead.routed"})
                     if d["type"] == "lead.reassigned"]
         assert len(webhook.delivered()) == 3
+        metrics = urllib.request.urlopen(f"{worker.base_url}/metrics", timeout=5).read()
+        assert b'leadscore_reassignments_total{reason="ladder",team="emea"} 1.0' in metrics
 
 
 def http_get(url: str, headers: dict[str, str]) -> Any:

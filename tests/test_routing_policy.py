@@ -107,7 +107,9 @@ def test_a_hand_raiser_at_night_waits_for_the_first_rep_on_shift_its_deadline_fr
 ) -> None:
     roster = load_roster(ROSTER)
     saturday = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)  # nobody works weekends
-    routed = route(roster, Lead.of(promotion(at=saturday)), Loads(), Rotation()).routed
+    waiting = route(roster, Lead.of(promotion(at=saturday)), Loads(), Rotation())
+    routed = waiting.routed
+    assert waiting.chosen == "waits_for_shift"  # counted as such
     # Not the escalation target, off shift too, breached 5 minutes later: the first rep
     # on shift, Monday 09:00 in Madrid, with the 5 minutes counted from then.
     assert (routed["rep"], routed["fallback"]) == ("ana", False)
@@ -136,8 +138,10 @@ def test_outside_business_hours_a_hand_raiser_goes_to_whoever_is_on_call() -> No
     text = ROSTER.read_text().replace("    escalation: marta", ON_CALL + "    escalation: marta")
     roster = roster_from_text("roster.yaml", text)
     saturday = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)
-    routed = route(roster, Lead.of(promotion(at=saturday)), Loads(), Rotation()).routed
+    on_call = route(roster, Lead.of(promotion(at=saturday)), Loads(), Rotation())
+    routed = on_call.routed
     assert (routed["rep"], routed["chosen_by"]) == ("bruno", "nobody on shift: bruno is on call")
+    assert on_call.chosen == "on_call"
     assert routed["deadline"] == "2026-03-07T11:05:00Z"
     with pytest.raises(RosterError, match="on_call: no rep with the id 'nobody'"):
         roster_from_text("roster.yaml", text.replace("rep: bruno, days", "rep: nobody, days"))
