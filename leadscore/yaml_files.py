@@ -20,6 +20,25 @@ from pydantic import BaseModel, ValidationError
 
 Loc = tuple[str | int, ...]
 
+#: The reader's bounds, for every file a user gives leadscore (rules, rosters) and every
+#: version read from a topic. A file past one is refused, at the place it goes past it,
+#: in milliseconds: a 600-byte YAML "billion laughs" (aliases of aliases) otherwise
+#: expands to 10 million values, 3 GB and 20 s, and a worker reading it from the roster
+#: topic is killed for memory at every restart.
+#:
+#: MAX_BYTES, 4 MiB: four times the largest record leadscore publishes by default
+#: (`message_max_bytes`, 1 MiB), which a published rule set or roster must fit; the
+#: shipped rules and roster are under 10 kB.
+#: MAX_VALUES, 250,000 values (every key, item and scalar), aliases expanded: a roster
+#: that fills a 1 MiB record (4,000 reps) holds about 116,000, so whatever the default
+#: record limit takes is read; at the bound, turning the nodes into data costs about
+#: 0.2 s and 50 MB.
+#: MAX_DEPTH, 64 levels: the deepest key of a roster or rule file is 7 levels in; a
+#: deeper file is a mistake or an attack, and stays far from Python's recursion limit.
+MAX_BYTES = 4 * 1024 * 1024
+MAX_VALUES = 250_000
+MAX_DEPTH = 64
+
 
 @dataclass(frozen=True, slots=True)
 class FileError:
@@ -78,12 +97,16 @@ def yaml_texts(path: Path, what: str) -> dict[str, str]:
 
 
 def read_text(file: Path) -> str:
-    """A file's text; one that cannot be read or is not UTF-8 raises a located error."""
+    """A file's text; one that cannot be read, is too large or is not UTF-8 raises a
+    located error."""
     try:
-        data = file.read_bytes()
+        with file.open("rb") as opened:
+            data = opened.read(MAX_BYTES + 1)  # no more: a huge file is not read whole
     except OSError as error:
         raise FilesError([FileError(str(file), 1, 1, f"cannot read: {error.strerror}")]) \
             from None
+    if len(data) > MAX_BYTES:
+        raise FilesError([_too_large(str(file), data)])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -96,18 +119,96 @@ def read_text(file: Path) -> str:
             from None
 
 
+def _too_large(name: str, data: bytes) -> FileError:
+    """Where a text passes MAX_BYTES, and by how much."""
+    before = data[:MAX_BYTES]
+    line = before.count(b"\n") + 1
+    col = len(before) - (before.rfind(b"\n") + 1) + 1
+    return FileError(name, line, col, f"the file goes on past {MAX_BYTES:,} bytes here, the "
+                     "most leadscore reads of a file people edit: split it, or leave out "
+                     "what is not needed")
+
+
+class _Refused(yaml.YAMLError):
+    """A document past one of the reader's bounds, at the event where it passed it."""
+
+    def __init__(self, event: yaml.Event, message: str) -> None:
+        super().__init__(message)
+        mark = event.start_mark
+        self.line, self.col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        self.message = message
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting as it composes: the values the document holds with
+    every alias expanded, and how deep it nests, aliases included. Composing shares an
+    anchored node between its aliases, so this costs as much as the text; it is building
+    plain data from the nodes (and validating it) that expands every alias, so a document
+    is refused here, before that, at the alias or the level that goes past the bound.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.values = 0
+        #: id(node) -> (values in it with its aliases expanded, levels it nests).
+        self.sizes: dict[int, tuple[int, int]] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Refused(event, f"nested more than {MAX_DEPTH} levels deep, the most "
+                           "leadscore reads")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(event, yaml.AliasEvent):
+            size = self.sizes.get(id(node))
+            if size is None:  # its node is still being composed: it holds the alias
+                raise _Refused(event, f"the alias *{event.anchor} refers to the node that "
+                               "holds it")
+            added, height = size
+            if self.depth + height > MAX_DEPTH:
+                raise _Refused(event, f"the alias *{event.anchor} nests the file more than "
+                               f"{MAX_DEPTH} levels deep, the most leadscore reads")
+        else:
+            children = [part for pair in node.value for part in pair] if isinstance(
+                node, yaml.MappingNode) else node.value if isinstance(
+                node, yaml.SequenceNode) else []
+            self.sizes[id(node)] = (
+                1 + sum(self.sizes[id(child)][0] for child in children),
+                1 + max((self.sizes[id(child)][1] for child in children), default=0))
+            added = 1  # its children were counted as they were composed
+        self.values += added
+        if self.values > MAX_VALUES:
+            what = f"the alias *{event.anchor}" if isinstance(event, yaml.AliasEvent) \
+                else "this value"
+            raise _Refused(event, f"{what} takes the file past {MAX_VALUES:,} values with "
+                           "its aliases (*name) expanded, the most leadscore reads: write "
+                           "the values out, or repeat fewer aliases")
+        return node
 
 
 def parse_yaml(file: YamlFile) -> Any:
     """The file's document as plain data, every position recorded; None (with the error
-    recorded) when it is not YAML."""
+    recorded) when it is not YAML or passes the reader's bounds (MAX_BYTES, MAX_VALUES,
+    MAX_DEPTH)."""
+    data = file.text.encode()
+    if len(data) > MAX_BYTES:
+        file.errors.append(_too_large(file.name, data))
+        file.dropped += 1
+        return None
     try:
-        loader = yaml.SafeLoader(file.text)
+        loader = _BoundedLoader(file.text)
         try:
             node = loader.get_single_node()
             return _to_python(node, (), file, loader) if node is not None else {}
         finally:
             loader.dispose()
+    except _Refused as error:
+        file.errors.append(FileError(file.name, error.line, error.col, error.message))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -119,9 +220,6 @@ def parse_yaml(file: YamlFile) -> Any:
         file.errors.append(FileError(
             file.name, line, col,
             f"not valid YAML: the character #x{error.character:04x} is not allowed"))
-    except RecursionError:
-        file.errors.append(FileError(file.name, 1, 1, "not valid YAML: an alias (*name) "
-                                                      "refers to the node that holds it"))
     file.dropped += 1
     return None
 

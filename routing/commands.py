@@ -53,13 +53,14 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from leadscore.settings import Settings
     from routing.roster import RosterError, load_roster
 
     path = _path(args)
     if path is None:
         return 2
     try:
-        roster = load_roster(path)
+        roster = load_roster(path, Settings().message_max_bytes)
     except RosterError as error:
         print(error)
         print(f"{len(error.errors)} error(s)", file=sys.stderr)
@@ -83,7 +84,7 @@ def run_publish(args: argparse.Namespace) -> int:
     if path is None:
         return 2
     try:
-        roster = load_roster(path)
+        roster = load_roster(path, settings.message_max_bytes)
     except RosterError as error:
         print(error, file=sys.stderr)
         print("not published: the running roster stays in force", file=sys.stderr)

@@ -35,6 +35,7 @@ from leadscore.yaml_files import (
     validate,
     yaml_texts,
 )
+from streams.topics import fits
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -213,8 +214,9 @@ class CompiledRoster:
         return [rep for rep in self.reps.values() if rep.team == team and rep.role == "MRR"]
 
 
-def load_roster(path: Path) -> CompiledRoster:
-    """Read and check the roster at `path`; raises `RosterError` with every problem."""
+def load_roster(path: Path, max_bytes: int | None = None) -> CompiledRoster:
+    """Read and check the roster at `path`; raises `RosterError` with every problem. With
+    `max_bytes` (the `message_max_bytes` setting), it must also fit the roster topic."""
     try:
         texts = yaml_texts(path, "roster files")
     except FilesError as error:
@@ -222,7 +224,22 @@ def load_roster(path: Path) -> CompiledRoster:
     if len(texts) != 1:
         raise RosterError([FileError(str(path), 1, 1, "give one roster file, not a folder")])
     [(name, text)] = texts.items()
+    if max_bytes is not None:
+        _check_fits(name, text, max_bytes)
     return roster_from_text(name, text)
+
+
+def _check_fits(name: str, text: str, max_bytes: int) -> None:
+    """A roster is put in force as one record of the roster topic: one too large for it
+    passes the check but fails to publish, so the check says so first (before reading it:
+    a roster that large takes long to read)."""
+    record = published(name, text)
+    if not fits(ROSTER_KEY, record, max_bytes):
+        raise RosterError([FileError(
+            name, 1, 1, f"this roster is {len(record):,} bytes as a record of the roster "
+            f"topic, which takes at most {max_bytes:,} (the message_max_bytes setting): "
+            "it cannot be published; make it smaller, or raise message_max_bytes and the "
+            "broker's message.max.bytes")])
 
 
 def roster_from_text(name: str, text: str) -> CompiledRoster:

@@ -1,0 +1,126 @@
+"""Checking a roster (and any file a user gives): bounded reading, errors in words, in one
+pass, and the warnings a worker logs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leadscore.yaml_files import MAX_BYTES, MAX_DEPTH, MAX_VALUES, YamlFile, parse_yaml
+from routing.roster import RosterError, load_roster, roster_from_text
+from scoring_rules import RulesError, load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+ROSTER = ROOT / "routing" / "roster.yaml"
+RULES = ROOT / "scoring_rules" / "default"
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """A "billion laughs" roster: each region repeats the one before `width` times."""
+    lines = ["regions:", "  l0: &l0 [ES, FR, DE, IT, PT, GB, IE, NL, BE]"]
+    lines += [f"  l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * width) + "]"
+              for n in range(1, levels)]
+    lines += ["teams:", "  - {id: emea, escalation: ana, territory: {regions: [l8]}}",
+              "reps:", "  - {id: ana, name: Ana, email: ana@x.example, role: MRR, team: emea}"]
+    return "\n".join(lines) + "\n"
+
+
+def refused(text: str) -> list[str]:
+    with pytest.raises(RosterError) as raised:
+        roster_from_text("roster.yaml", text)
+    return [str(error) for error in raised.value.errors]
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_expands_it_past_the_bound() -> None:
+    bomb = alias_bomb()
+    assert len(bomb) < 1_000
+    # 9 levels of 9 are 387 million values; the fifth level passes the bound.
+    assert refused(bomb) == [
+        f"roster.yaml:7:22: the alias *l4 takes the file past {MAX_VALUES:,} values with "
+        "its aliases (*name) expanded, the most leadscore reads: write the values out, or "
+        "repeat fewer aliases"]
+
+
+def test_an_alias_inside_the_node_it_names_is_refused() -> None:
+    assert refused("regions:\n  loop: &loop [ES, *loop]\n") == [
+        "roster.yaml:2:20: the alias *loop refers to the node that holds it"]
+
+
+def test_deep_nesting_is_refused_where_it_goes_too_deep_even_through_aliases() -> None:
+    deep = "regions:\n  deep: " + "[" * 100 + "]" * 100 + "\n"
+    assert refused(deep) == [
+        f"roster.yaml:2:{9 + MAX_DEPTH - 2}: nested more than {MAX_DEPTH} levels deep, the "
+        "most leadscore reads"]
+    half = "[" * 40 + "ES" + "]" * 40
+    aliased = f"regions:\n  a: &a {half}\n  b: {half[:30]}*a{half[-30:]}\n"
+    assert refused(aliased) == [
+        f"roster.yaml:3:36: the alias *a nests the file more than {MAX_DEPTH} levels deep, "
+        "the most leadscore reads"]
+
+
+def test_a_file_too_large_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    big = tmp_path / "roster.yaml"
+    big.write_text(("#" + "y" * 98 + "\n") * (MAX_BYTES // 100 + 1))  # lines of 100 bytes
+    with pytest.raises(RosterError) as raised:
+        load_roster(big)
+    line = MAX_BYTES // 100 + 1
+    assert [str(e) for e in raised.value.errors] == [
+        f"{big}:{line}:{MAX_BYTES % 100 + 1}: the file goes on past {MAX_BYTES:,} bytes here, "
+        "the most leadscore reads of a file people edit: split it, or leave out what is not "
+        "needed"]
+    file = YamlFile("rules.yaml", big.read_text())  # the same text from a topic
+    assert parse_yaml(file) is None and file.errors[0].message.startswith("the file goes on")
+
+
+def test_the_rules_loader_refuses_an_alias_bomb_too(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "zz_bomb.yaml").write_text(
+        alias_bomb().replace("regions:", "x:").split("teams:")[0])
+    with pytest.raises(RulesError) as raised:
+        load_rules(rules)
+    assert [str(e) for e in raised.value.errors] == [
+        f"{rules / 'zz_bomb.yaml'}:7:22: the alias *l4 takes the file past {MAX_VALUES:,} "
+        "values with its aliases (*name) expanded, the most leadscore reads: write the values "
+        "out, or repeat fewer aliases"]
+
+
+def test_the_shipped_rules_and_roster_still_load() -> None:
+    assert load_rules(RULES).rule_ids
+    assert load_roster(ROSTER).reps
+
+
+def roster_check(path: Path, *env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leadscore.cli", "roster", "check", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**dict(line.split("=", 1) for line in env),
+                               "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+
+
+def test_roster_check_refuses_an_alias_bomb_with_where_and_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "roster.yaml"
+    path.write_text(alias_bomb())
+    checked = roster_check(path)
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr + checked.stdout
+    assert f"{path}:7:22: the alias *l4 takes the file past" in checked.stdout
+
+
+def test_roster_check_refuses_a_roster_too_large_for_the_roster_topic(tmp_path: Path) -> None:
+    reps = "".join(f"\n  - {{id: rep{n}, name: Rep {n}, email: rep{n}@northwind.example, "
+                   f"role: MRR, team: emea, time_zone: Europe/Madrid}}" for n in range(10_000))
+    path = tmp_path / "roster.yaml"
+    path.write_text(f"teams:\n  - {{id: emea, escalation: rep0}}\nreps:{reps}\n")
+    checked = roster_check(path)
+    assert checked.returncode == 2, checked.stdout
+    [error] = checked.stdout.splitlines()
+    assert re.fullmatch(rf"{re.escape(str(path))}:1:1: this roster is 1,1\d\d,\d\d\d bytes "
+                        "as a record.*", error)
+    assert error.endswith("as a record of the roster topic, which takes at most 1,048,576 (the "
+                          "message_max_bytes setting): it cannot be published; make it "
+                          "smaller, or raise message_max_bytes and the broker's "
+                          "message.max.bytes")
