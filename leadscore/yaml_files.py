@@ -19,6 +19,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 Loc = tuple[str | int, ...]
+#: The last part of the location pydantic gives an error in a mapping's key.
+KEY = "[key]"
 
 #: The reader's bounds, for every file a user gives leadscore (rules, rosters) and every
 #: version read from a topic. A file past one is refused, at the place it goes past it,
@@ -73,6 +75,9 @@ class YamlFile:
     #: How many items failed validation and were left out; checks about the whole file
     #: are only meaningful when it is 0.
     dropped: int = 0
+    #: The text of each unquoted value YAML reads as something other than text (`NO` as
+    #: false, `34` as a number), for errors that say so.
+    plain: dict[Loc, str] = field(default_factory=dict)
 
     def error(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
         marks = self.keys if at_key else self.values
@@ -233,6 +238,8 @@ def _to_python(node: yaml.Node, loc: Loc, file: YamlFile, loader: yaml.SafeLoade
             key = loader.construct_object(key_node)
             if isinstance(key, list | dict):
                 key = str(key)
+            if not isinstance(key, str) and key_node.style is None:
+                file.plain[(*loc, key, KEY)] = key_node.value
             if key in result:
                 file.keys[(*loc, key)] = (key_node.start_mark.line + 1,
                                           key_node.start_mark.column + 1)
@@ -243,7 +250,10 @@ def _to_python(node: yaml.Node, loc: Loc, file: YamlFile, loader: yaml.SafeLoade
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*loc, i), file, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node)
+    value = loader.construct_object(node)
+    if not isinstance(value, str) and isinstance(node, yaml.ScalarNode) and node.style is None:
+        file.plain[loc] = node.value
+    return value
 
 
 def validate(file: YamlFile, loc: Loc, model: type[BaseModel], value: Any) -> Any:
@@ -261,9 +271,36 @@ def validate(file: YamlFile, loc: Loc, model: type[BaseModel], value: Any) -> An
                 file.error(where, unknown_key(name, known), at_key=True)
             elif kind == "missing":
                 file.error(where[:-1], f"missing key {name!r}")
+            elif where in file.plain and kind in ("string_type", "literal_error"):
+                message = _read_as(_named(where), file.plain[where], item["input"])
+                if where[-1] == KEY:
+                    file.error(where[:-1], message, at_key=True)
+                else:
+                    file.error(where, message)
             else:
                 file.error(where, _describe(kind, item["msg"], name, item.get("input")))
     return None
+
+
+def _read_as(name: str, text: str, value: Any) -> str:
+    """Why an unquoted `text` is no text: YAML 1.1 reads NO, off, y as booleans, ~ as null,
+    and numbers and dates as such."""
+    if isinstance(value, bool):
+        read = f"{str(value).lower()} (YAML 1.1)"
+    elif value is None:
+        read = "null, no value"
+    elif isinstance(value, int | float):
+        read = "a number"
+    else:
+        read = f"a {type(value).__name__}"
+    prefix = f"{name}: " if name else ""
+    return f'{prefix}{text} is read as {read}: write it in quotes, "{text}"'
+
+
+def _named(loc: Loc) -> str:
+    """The key a value is under: the list's, for an item of a list."""
+    return next((str(part) for part in reversed(loc) if isinstance(part, str) and part != KEY),
+                "")
 
 
 def _describe(kind: str, message: str, name: str, value: Any) -> str:

@@ -52,11 +52,14 @@ class Strict(BaseModel):
 
 
 def _lower_all(values: Any) -> Any:
-    return [v.lower() for v in values] if isinstance(values, list) else values
+    """Each text of a list in lower case; anything else is left for the check to refuse."""
+    return [v.lower() if isinstance(v, str) else v for v in values] \
+        if isinstance(values, list) else values
 
 
 def _upper_all(values: Any) -> Any:
-    return [v.upper() for v in values] if isinstance(values, list) else values
+    return [v.upper() if isinstance(v, str) else v for v in values] \
+        if isinstance(values, list) else values
 
 
 class Territory(Strict):

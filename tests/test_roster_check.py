@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from leadscore.yaml_files import MAX_BYTES, MAX_DEPTH, MAX_VALUES, YamlFile, parse_yaml
-from routing.roster import RosterError, load_roster, roster_from_text
+from routing.roster import RosterError, from_published, load_roster, published, roster_from_text
 from scoring_rules import RulesError, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,3 +124,58 @@ def test_roster_check_refuses_a_roster_too_large_for_the_roster_topic(tmp_path: 
                           "message_max_bytes setting): it cannot be published; make it "
                           "smaller, or raise message_max_bytes and the broker's "
                           "message.max.bytes")
+
+
+ONE_TEAM = """regions:
+  nordics: [SE, DK]
+teams:
+  - id: emea
+    territory: {countries: [ES], regions: [nordics], accounts: [acme.example]}
+    escalation: ana
+reps:
+  - {id: ana, name: Ana, email: ana@x.example, role: MRR, team: emea, alerts: [live],
+     working_hours: {days: [mon, tue]}}
+channels:
+  live: {type: stream}
+"""
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (("countries: [ES]", "countries: [NO]"),
+     '5:29: countries: NO is read as false (YAML 1.1): write it in quotes, "NO"'),
+    (("countries: [ES]", "countries: [ES, 34]"),
+     '5:33: countries: 34 is read as a number: write it in quotes, "34"'),
+    (("countries: [ES]", "countries: [null]"),
+     '5:29: countries: null is read as null, no value: write it in quotes, "null"'),
+    (("[SE, DK]", "[SE, NO, DK]"),
+     '2:17: nordics: NO is read as false (YAML 1.1): write it in quotes, "NO"'),
+    (("regions: [nordics]", "regions: [nordics, off]"),
+     '5:53: regions: off is read as false (YAML 1.1): write it in quotes, "off"'),
+    (("accounts: [acme.example]", "accounts: [acme.example, yes]"),
+     '5:79: accounts: yes is read as true (YAML 1.1): write it in quotes, "yes"'),
+    (("days: [mon, tue]", "days: [mon, no]"),
+     '9:34: days: no is read as false (YAML 1.1): write it in quotes, "no"'),
+    (("alerts: [live]", "alerts: [on]"),
+     '8:80: alerts: on is read as true (YAML 1.1): write it in quotes, "on"'),
+    (("  nordics:", "  NO:"),
+     '2:3: regions: NO is read as false (YAML 1.1): write it in quotes, "NO"'),
+])
+def test_yaml_1_1_booleans_nulls_and_numbers_in_lists_of_text_are_located_errors(
+    tmp_path: Path, change: tuple[str, str], error: str,
+) -> None:
+    assert change[0] in ONE_TEAM
+    assert load_roster(write(tmp_path, ONE_TEAM)).reps
+    path = write(tmp_path, ONE_TEAM.replace(*change))
+    checked = roster_check(path)
+    assert checked.returncode == 2
+    assert "Traceback" not in checked.stdout + checked.stderr
+    assert checked.stdout.splitlines()[0] == f"{path}:{error}"
+    with pytest.raises(RosterError) as raised:  # as a worker reads it from the topic
+        from_published(published("roster.yaml", path.read_text()))
+    assert str(raised.value.errors[0]) == f"roster.yaml:{error}"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "roster.yaml"
+    path.write_text(text)
+    return path
