@@ -4,13 +4,17 @@ the roster topic and a worker's queue API."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from leadscore.yaml_files import FileError
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -54,7 +58,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from leadscore.settings import Settings
-    from routing.roster import RosterError, load_roster
+    from routing.roster import RosterError, load_roster, secrets_needed, unset_secrets
 
     path = _path(args)
     if path is None:
@@ -68,7 +72,18 @@ def run_check(args: argparse.Namespace) -> int:
     reps = sum(rep.role == "MRR" for rep in roster.reps.values())
     print(f"{path}: ok ({len(roster.teams)} teams, {reps} MRRs, "
           f"{len(roster.roster.channels)} channels; version {roster.version})")
+    needed = secrets_needed(roster)
+    if needed:
+        print("its channels read secrets from: " + ", ".join(
+            f"{variable} ({', '.join(channels)})" for variable, channels in needed.items()))
+    for missing in unset_secrets(roster, os.environ):
+        _warn(missing, "a worker where it is not set refuses this roster")
     return 0
+
+
+def _warn(warning: FileError, then: str = "") -> None:
+    print(f"{warning.file}:{warning.line}:{warning.col}: warning: {warning.message}"
+          + (f"; {then}" if then else ""), file=sys.stderr)
 
 
 def run_publish(args: argparse.Namespace) -> int:

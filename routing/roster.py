@@ -8,7 +8,8 @@ say what each key means; `load_roster` reads a file with every problem located a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -211,6 +212,10 @@ class CompiledRoster:
     #: Country -> team id.
     countries: dict[str, str]
     default_team: str
+    #: The file it was read from, and where each of its values sits there, for checks
+    #: made after it was read (`unset_secrets`).
+    name: str = ""
+    places: dict[Loc, tuple[int, int]] = field(default_factory=dict)
 
     def members(self, team: str) -> list[Rep]:
         """The team's inbound reps (MRRs), in roster order."""
@@ -262,7 +267,7 @@ def roster_from_text(name: str, text: str) -> CompiledRoster:
         _check_references(file, roster)
     if file.errors or roster is None:
         raise RosterError(file.errors)
-    return _compile(roster, hashlib.sha256(text.encode()).hexdigest()[:12])
+    return _compile(roster, hashlib.sha256(text.encode()).hexdigest()[:12], file)
 
 
 def _check_references(file: YamlFile, roster: Roster) -> None:
@@ -303,7 +308,32 @@ def _check_references(file: YamlFile, roster: Roster) -> None:
                            f"the account {account!r} is already team {owner[account]!r}'s")
 
 
-def _compile(roster: Roster, version: str) -> CompiledRoster:
+def secrets_needed(roster: CompiledRoster) -> dict[str, list[str]]:
+    """The environment variables the roster's channels read their secrets from, each with
+    the channels that name it."""
+    needed: dict[str, list[str]] = {}
+    for name, channel in roster.roster.channels.items():
+        if channel.secret_env:
+            needed.setdefault(channel.secret_env, []).append(name)
+    return needed
+
+
+def unset_secrets(roster: CompiledRoster, environ: Mapping[str, str]) -> list[FileError]:
+    """Each channel whose secret variable is unset or empty in `environ`: it would send
+    without its secret (an unsigned webhook, no SMTP login), so a worker refuses such a
+    roster rather than alert that way silently."""
+    missing = []
+    for name, channel in roster.roster.channels.items():
+        if channel.secret_env and not environ.get(channel.secret_env):
+            line, col = roster.places.get(("channels", name, "secret_env"), (1, 1))
+            missing.append(FileError(
+                roster.name, line, col,
+                f"secret_env: {channel.secret_env} is not set where this runs: the channel "
+                f"{name!r} would send its alerts without its secret"))
+    return missing
+
+
+def _compile(roster: Roster, version: str, file: YamlFile) -> CompiledRoster:
     accounts: dict[str, tuple[str, str | None]] = {}
     countries: dict[str, str] = {}
     for team in roster.teams:
@@ -320,7 +350,8 @@ def _compile(roster: Roster, version: str) -> CompiledRoster:
     return CompiledRoster(
         roster=roster, version=version, teams={team.id: team for team in roster.teams},
         reps={rep.id: rep for rep in roster.reps}, accounts=accounts, countries=countries,
-        default_team=roster.default_team or roster.teams[0].id,
+        default_team=roster.default_team or roster.teams[0].id, name=file.name,
+        places=file.values,
     )
 
 

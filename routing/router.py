@@ -36,7 +36,14 @@ from routing import metrics
 from routing.alerts import channel_types
 from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
 from routing.policy import Lead, assign, route, team_for
-from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
+from routing.roster import (
+    ROSTER_KEY,
+    Channel,
+    CompiledRoster,
+    RosterError,
+    from_published,
+    unset_secrets,
+)
 from routing.sla import BREACH, Timer, announcements, states_for, step
 from routing.store import Move, Store, StreamReader, redis_down
 from streams.dead_letters import as_record, counted, describe, letter, send, unrecorded
@@ -268,6 +275,8 @@ async def follow_roster(routing: Routing) -> None:
     def accept(value: bytes) -> str | None:
         try:
             roster = from_published(value)
+            if missing := unset_secrets(roster, os.environ):
+                raise RosterError(missing)
         except (RosterError, ValueError) as error:  # (a RosterError is no ValueError)
             return str(error)
         if roster.version != routing.roster.version:

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from leadscore.yaml_files import MAX_BYTES, MAX_DEPTH, MAX_VALUES, YamlFile, parse_yaml
-from routing.roster import RosterError, from_published, load_roster, published, roster_from_text
+from routing.roster import (
+    RosterError,
+    from_published,
+    load_roster,
+    published,
+    roster_from_text,
+    secrets_needed,
+    unset_secrets,
+)
 from scoring_rules import RulesError, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,3 +187,41 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "roster.yaml"
     path.write_text(text)
     return path
+
+
+def test_the_secrets_a_roster_needs_are_listed_and_an_unset_one_is_warned_of(
+    tmp_path: Path,
+) -> None:
+    roster = load_roster(ROSTER)
+    assert secrets_needed(roster) == {"LEADSCORE_WEBHOOK_SECRET": ["webhook"],
+                                      "LEADSCORE_SMTP_PASSWORD": ["email"]}
+    assert [str(e) for e in unset_secrets(roster, {"LEADSCORE_SMTP_PASSWORD": "u:p",
+                                                   "LEADSCORE_WEBHOOK_SECRET": ""})] == [
+        f"{ROSTER}:90:17: secret_env: LEADSCORE_WEBHOOK_SECRET is not set where this runs: the "
+        "channel 'webhook' would send its alerts without its secret"]
+    assert unset_secrets(roster, {"LEADSCORE_SMTP_PASSWORD": "u:p",
+                                  "LEADSCORE_WEBHOOK_SECRET": "whsec_x"}) == []
+    checked = roster_check(ROSTER, "LEADSCORE_SMTP_PASSWORD=u:p")
+    assert checked.returncode == 0
+    assert checked.stdout.splitlines()[1] == (
+        "its channels read secrets from: LEADSCORE_WEBHOOK_SECRET (webhook), "
+        "LEADSCORE_SMTP_PASSWORD (email)")
+    assert checked.stderr.splitlines() == [
+        f"{ROSTER}:90:17: warning: secret_env: LEADSCORE_WEBHOOK_SECRET is not set where this "
+        "runs: the channel 'webhook' would send its alerts without its secret; a worker where "
+        "it is not set refuses this roster"]
+
+
+def test_a_worker_refuses_to_start_with_a_roster_whose_secret_is_not_set(
+    tmp_path: Path,
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+           "LEADSCORE_ROSTER_PATH": str(ROSTER), "LEADSCORE_SMTP_PASSWORD": "u:p",
+           "LEADSCORE_DATA_DIR": str(tmp_path)}
+    started = subprocess.run([sys.executable, "-m", "leadscore.cli", "worker"], env=env,
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert started.returncode == 2, started.stderr
+    assert started.stderr == (
+        "leadscore worker: the roster does not pass the check:\n"
+        f"{ROSTER}:90:17: secret_env: LEADSCORE_WEBHOOK_SECRET is not set where this runs: "
+        "the channel 'webhook' would send its alerts without its secret\n")

@@ -530,3 +530,38 @@ def test_a_published_roster_that_is_an_alias_bomb_is_set_aside_and_routing_goes_
             assert worker.process.poll() is None
     finally:
         producer.close()
+
+
+def test_a_published_roster_whose_channels_cannot_deliver_is_set_aside_and_routing_goes_on(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    webhook, mailbox = receivers
+    good = roster(webhook, mailbox, reps=1, channels="hook", sla=CALM)
+    settings = routing_settings(broker, redis_url, unique, tmp_path, good)
+    unset = f"LEADSCORE_TEST_UNSET_{unique.upper().replace('-', '_')}"
+    bad = {  # each with the line the worker names, and what it says there
+        "secret.yaml": (good.replace("secret_env: TEST_WEBHOOK_SECRET", f"secret_env: {unset}"),
+                        27, f"secret_env: {unset} is not set where this runs"),
+    }
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        post_forms(worker, ["first@acme.example"])
+        [first] = decisions(settings, worker, 1, {"lead.routed"})
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:  # written past the check, as a careless tool could
+            for name, (text, _, _) in bad.items():
+                producer.send(topics_of(settings).roster, key=ROSTER_KEY,
+                              value=published_roster(name, text)).get(10)
+        finally:
+            producer.close()
+        with reading(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter) as dead:
+            letters = dead.wait_for(len(bad), 30, worker)
+        assert [d["stage"] for d in letters] == ["roster"] * len(bad)
+        for letter, (name, (_, line, error)) in zip(letters, bad.items(), strict=True):
+            assert letter["reason"].startswith(f"{name}:{line}:") and error in letter["reason"]
+        post_forms(worker, ["second@acme.example"])
+        second = [d for d in decisions(settings, worker, 2, {"lead.routed"})
+                  if d["prospect"] == "second@acme.example"]
+        assert [d["roster_version"] for d in second] == [first["roster_version"]]
+        wait_for(lambda: len(webhook.delivered()) == 2, 30, worker.log)
+        assert all(hook.signature_error is None for hook in webhook.delivered())
