@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -263,11 +264,61 @@ def roster_from_text(name: str, text: str) -> CompiledRoster:
         roster = validate(file, (), Roster, data)
     elif data is not None:
         file.error((), "a roster is a mapping with the keys " + ", ".join(Roster.model_fields))
+    if isinstance(data, dict) and isinstance(data.get("channels"), dict):
+        _check_channels(file, data["channels"])
     if roster is not None and not file.errors:
         _check_references(file, roster)
     if file.errors or roster is None:
         raise RosterError(file.errors)
     return _compile(roster, hashlib.sha256(text.encode()).hexdigest()[:12], file)
+
+
+#: The URLs each shipped channel type can deliver to (an installed plugin checks its own).
+URL_SCHEMES = {"webhook": ("http", "https"), "slack": ("http", "https"),
+               "email": ("smtp", "smtp+starttls", "smtps")}
+
+
+def _check_channels(file: YamlFile, channels: dict[Any, Any]) -> None:
+    """Every channel can deliver: its type is installed, and its URL is one it sends to.
+    Checked on the file's data, so these come with the other errors of the file."""
+    from routing.alerts import ChannelError, channel_types  # (routing.alerts reads Channel)
+
+    try:
+        installed = sorted(channel_types())
+    except ChannelError as error:
+        file.error(("channels",), f"the installed alert channels do not load: {error}")
+        return
+    for name, config in channels.items():
+        if not isinstance(config, dict) or not isinstance(config.get("type"), str):
+            continue  # the models' check says what is wrong with it
+        kind, url = config["type"], config.get("url")
+        schemes = URL_SCHEMES.get(kind)
+        if kind not in installed:
+            file.error(("channels", name, "type"), f"type: no installed channel type {kind!r} "
+                       f"(installed: {', '.join(installed)})")
+        elif schemes and url is None:
+            file.error(("channels", name), f"channel {name!r} has no url; {kind} channels "
+                       f"send to {_either(schemes)} URLs", at_key=True)
+        elif schemes and isinstance(url, str) and (problem := _url_problem(url, schemes)):
+            file.error(("channels", name, "url"), f"url: {url!r} {problem}; {kind} channels "
+                       f"send to {_either(schemes)} URLs with a host")
+
+
+def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """What keeps `url` from being one of `schemes` with a host, if anything."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme.lower() not in schemes:
+        return f"uses {parts.scheme}://" if parts.scheme else "has no scheme"
+    return None if host else "names no host"
+
+
+def _either(schemes: tuple[str, ...]) -> str:
+    named = [f"{scheme}://" for scheme in schemes]
+    return f"{', '.join(named[:-1])} or {named[-1]}"
 
 
 def _check_references(file: YamlFile, roster: Roster) -> None:

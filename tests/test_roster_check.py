@@ -225,3 +225,44 @@ def test_a_worker_refuses_to_start_with_a_roster_whose_secret_is_not_set(
         "leadscore worker: the roster does not pass the check:\n"
         f"{ROSTER}:90:17: secret_env: LEADSCORE_WEBHOOK_SECRET is not set where this runs: "
         "the channel 'webhook' would send its alerts without its secret\n")
+
+
+@pytest.mark.parametrize(("channel", "error"), [
+    ("{type: pager}",
+     "11:16: type: no installed channel type 'pager' (installed: email, slack, stream, "
+     "webhook)"),
+    ("{type: webhook}",
+     "11:3: channel 'live' has no url; webhook channels send to http:// or https:// URLs"),
+    ("{type: slack}",
+     "11:3: channel 'live' has no url; slack channels send to http:// or https:// URLs"),
+    ("{type: webhook, url: 'file:///etc/passwd'}",
+     "11:30: url: 'file:///etc/passwd' uses file://; webhook channels send to http:// or "
+     "https:// URLs with a host"),
+    ("{type: slack, url: 'gopher://hooks.example/1'}",
+     "11:28: url: 'gopher://hooks.example/1' uses gopher://; slack channels send to http:// "
+     "or https:// URLs with a host"),
+    ("{type: webhook, url: 'https:///hooks'}",
+     "11:30: url: 'https:///hooks' names no host; webhook channels send to http:// or "
+     "https:// URLs with a host"),
+    ("{type: email, url: 'http://mail.example', sender: a@b.example}",
+     "11:28: url: 'http://mail.example' uses http://; email channels send to smtp://, "
+     "smtp+starttls:// or smtps:// URLs with a host"),
+])
+def test_a_channel_that_cannot_deliver_is_refused_at_its_line(
+    tmp_path: Path, channel: str, error: str,
+) -> None:
+    path = write(tmp_path, ONE_TEAM.replace("live: {type: stream}", f"live: {channel}"))
+    checked = roster_check(path)
+    assert checked.returncode == 2
+    assert checked.stdout.splitlines() == [f"{path}:{error}"]
+    with pytest.raises(RosterError) as raised:  # as a worker reads it, at start or published
+        from_published(published("roster.yaml", path.read_text()))
+    assert [str(e) for e in raised.value.errors] == [f"roster.yaml:{error}"]
+
+
+def test_the_channels_that_can_deliver_pass() -> None:
+    for channel in ("{type: webhook, url: 'https://crm.example/hooks'}",
+                    "{type: slack, url: 'http://127.0.0.1:9/x'}",
+                    "{type: email, url: 'smtps://mail.example'}",
+                    "{type: email, url: 'smtp+starttls://mail.example:587'}"):
+        assert roster_from_text("r.yaml", ONE_TEAM.replace("{type: stream}", channel)).reps

@@ -543,6 +543,12 @@ def test_a_published_roster_whose_channels_cannot_deliver_is_set_aside_and_routi
     bad = {  # each with the line the worker names, and what it says there
         "secret.yaml": (good.replace("secret_env: TEST_WEBHOOK_SECRET", f"secret_env: {unset}"),
                         27, f"secret_env: {unset} is not set where this runs"),
+        "file.yaml": (good.replace(webhook.url, "file:///etc/passwd"), 27,
+                      "url: 'file:///etc/passwd' uses file://"),
+        "type.yaml": (good.replace("type: webhook", "type: pager"), 27,
+                      "type: no installed channel type 'pager'"),
+        "email.yaml": (good.replace(f"smtp://{mailbox.host}", f"http://{mailbox.host}"), 28,
+                       "uses http://; email channels send to smtp://"),
     }
     with running_worker(settings, tmp_path / "worker.log") as worker:
         post_forms(worker, ["first@acme.example"])
