@@ -250,7 +250,10 @@ def _to_python(node: yaml.Node, loc: Loc, file: YamlFile, loader: yaml.SafeLoade
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*loc, i), file, loader) for i, item in enumerate(node.value)]
-    value = loader.construct_object(node)
+    try:
+        value = loader.construct_object(node)
+    except (ValueError, OverflowError):  # a date YAML cannot read (2026-13-01): the text,
+        value = node.value  # for the check to say what is wrong with it
     if not isinstance(value, str) and isinstance(node, yaml.ScalarNode) and node.style is None:
         file.plain[loc] = node.value
     return value
@@ -271,14 +274,17 @@ def validate(file: YamlFile, loc: Loc, model: type[BaseModel], value: Any) -> An
                 file.error(where, unknown_key(name, known), at_key=True)
             elif kind == "missing":
                 file.error(where[:-1], f"missing key {name!r}")
-            elif where in file.plain and kind in ("string_type", "literal_error"):
-                message = _read_as(_named(where), file.plain[where], item["input"])
-                if where[-1] == KEY:
+            else:
+                if where in file.plain and kind in ("string_type", "literal_error"):
+                    message = _read_as(_named(where), file.plain[where], item["input"])
+                else:
+                    named = _named(where[:-2]) if name == KEY else name  # a key: its mapping's
+                    message = _describe(kind, item["msg"], named, item.get("input"),
+                                        item.get("ctx") or {})
+                if where[-1] == KEY:  # a mapping's key: shown where the key is
                     file.error(where[:-1], message, at_key=True)
                 else:
                     file.error(where, message)
-            else:
-                file.error(where, _describe(kind, item["msg"], name, item.get("input")))
     return None
 
 
@@ -303,7 +309,25 @@ def _named(loc: Loc) -> str:
                 "")
 
 
-def _describe(kind: str, message: str, name: str, value: Any) -> str:
+#: Validation errors in words (pydantic's `ctx` fills them in), instead of its phrases.
+_NO_DATE, _NO_TIME = "{value!r} is not a date: write YYYY-MM-DD", \
+    '{value!r} is not a time: write "HH:MM" in quotes'
+_WORDED = {
+    "literal_error": "{value!r} is not one of {expected}",
+    "greater_than_equal": "{value!r} is too small: at least {ge}",
+    "greater_than": "{value!r} is too small: more than {gt}",
+    "less_than_equal": "{value!r} is too large: at most {le}",
+    "less_than": "{value!r} is too large: less than {lt}",
+    "too_short": "give at least {min_length}",
+    "too_long": "give at most {max_length}",
+    "string_too_long": "longer than {max_length} characters",
+    "date_parsing": _NO_DATE, "date_from_datetime_parsing": _NO_DATE, "date_type": _NO_DATE,
+    "time_parsing": _NO_TIME, "time_type": _NO_TIME,
+}
+
+
+def _describe(kind: str, message: str, name: str, value: Any, ctx: dict[str, Any]) -> str:
+    """A validation error in words, without the validator's phrases."""
     expected = {
         "int_parsing": "a whole number", "int_type": "a whole number",
         "int_from_float": "a whole number", "float_parsing": "a number",
@@ -314,8 +338,8 @@ def _describe(kind: str, message: str, name: str, value: Any) -> str:
     prefix = f"{name}: " if name and not name.isdigit() else ""
     if expected:
         return f"{prefix}wrong type: expected {expected}, got {value!r}"
-    if kind == "literal_error":
-        return f"{prefix}{message[0].lower()}{message[1:]}, got {value!r}"
+    if kind in _WORDED:
+        return prefix + _WORDED[kind].format(value=value, **ctx)
     message = message.removeprefix("Value error, ")
     return f"{prefix}{message[0].lower()}{message[1:]}" if message else prefix
 

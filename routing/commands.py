@@ -76,6 +76,8 @@ def run_check(args: argparse.Namespace) -> int:
     if needed:
         print("its channels read secrets from: " + ", ".join(
             f"{variable} ({', '.join(channels)})" for variable, channels in needed.items()))
+    for warning in roster.warnings:
+        _warn(warning)
     for missing in unset_secrets(roster, os.environ):
         _warn(missing, "a worker where it is not set refuses this roster")
     return 0

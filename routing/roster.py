@@ -8,6 +8,7 @@ say what each key means; `load_roster` reads a file with every problem located a
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -39,8 +41,25 @@ from leadscore.yaml_files import (
 )
 from streams.topics import fits
 
-Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _id(value: str) -> str:
+    if not ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not an id: up to 80 letters, digits, '_', '.' and '-', "
+                         "starting with a letter or digit")
+    return value
+
+
+def _email(value: str) -> str:
+    if not EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+Id = Annotated[str, AfterValidator(_id)]
+Email = Annotated[str, AfterValidator(_email)]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -217,6 +236,8 @@ class CompiledRoster:
     #: made after it was read (`unset_secrets`).
     name: str = ""
     places: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    #: What is allowed but likely not meant (`roster check` prints them, a worker logs them).
+    warnings: tuple[FileError, ...] = ()
 
     def members(self, team: str) -> list[Rep]:
         """The team's inbound reps (MRRs), in roster order."""
@@ -264,13 +285,14 @@ def roster_from_text(name: str, text: str) -> CompiledRoster:
         roster = validate(file, (), Roster, data)
     elif data is not None:
         file.error((), "a roster is a mapping with the keys " + ", ".join(Roster.model_fields))
-    if isinstance(data, dict) and isinstance(data.get("channels"), dict):
-        _check_channels(file, data["channels"])
-    if roster is not None and not file.errors:
-        _check_references(file, roster)
+    if isinstance(data, dict):
+        _check_references(file, data)
+        if isinstance(data.get("channels"), dict):
+            _check_channels(file, data["channels"])
     if file.errors or roster is None:
         raise RosterError(file.errors)
-    return _compile(roster, hashlib.sha256(text.encode()).hexdigest()[:12], file)
+    return _compile(roster, hashlib.sha256(text.encode()).hexdigest()[:12], file,
+                    tuple(_warnings(file.name, roster, file.values)))
 
 
 #: The URLs each shipped channel type can deliver to (an installed plugin checks its own).
@@ -321,42 +343,116 @@ def _either(schemes: tuple[str, ...]) -> str:
     return f"{', '.join(named[:-1])} or {named[-1]}"
 
 
-def _check_references(file: YamlFile, roster: Roster) -> None:
-    """What the models alone cannot check: every id named exists, and is named once."""
-    teams = [team.id for team in roster.teams]
-    reps = [rep.id for rep in roster.reps]
-    for kind, ids, where in (("team", teams, "teams"), ("rep", reps, "reps")):
-        for index, item_id in enumerate(ids):
-            if ids.index(item_id) != index:
+def _check_references(file: YamlFile, data: dict[Any, Any]) -> None:
+    """What the models alone cannot check: every id named exists, and is named once.
+    Checked on the file's data whatever else is wrong with it, so one pass shows every
+    error; a value the models refuse (not an id) is left to their error."""
+    teams, reps = _mappings(data.get("teams")), _mappings(data.get("reps"))
+    regions, channels = _mapping(data.get("regions")), _mapping(data.get("channels"))
+    team_ids = {team.get("id") for _, team in teams}
+    rep_ids = {rep.get("id") for _, rep in reps}
+    for kind, items, where in (("team", teams, "teams"), ("rep", reps, "reps")):
+        seen: set[str] = set()
+        for index, item in items:
+            item_id = item.get("id")
+            if isinstance(item_id, str) and item_id in seen:
                 file.error((where, index, "id"), f"duplicate {kind} id {item_id!r}")
-    for index, team in enumerate(roster.teams):
-        if team.escalation not in reps:
+            elif isinstance(item_id, str):
+                seen.add(item_id)
+    owner: dict[str, Any] = {}
+    for index, team in teams:
+        escalation = _an_id(team.get("escalation"))
+        if escalation is not None and escalation not in rep_ids:
             file.error(("teams", index, "escalation"),
-                       f"escalation: no rep with the id {team.escalation!r}")
-        for position, region in enumerate(team.territory.regions):
-            if region not in roster.regions:
+                       f"escalation: no rep with the id {escalation!r}")
+        territory = _mapping(team.get("territory"))
+        for position, region in _texts(territory.get("regions")):
+            if region not in regions:
                 file.error(("teams", index, "territory", "regions", position),
                            f"no region named {region!r} under regions:")
-    for index, rep in enumerate(roster.reps):
-        if rep.team not in teams:
-            file.error(("reps", index, "team"), f"team: no team with the id {rep.team!r}")
-        for position, channel in enumerate(rep.alerts):
-            if channel not in roster.channels:
+        named: list[tuple[Loc, str]] = [(("territory", "accounts", i), account)
+                                         for i, account in _texts(territory.get("accounts"))]
+        named += [(("account_executives", a, "accounts", i), account)
+                  for a, ae in _mappings(team.get("account_executives"))
+                  for i, account in _texts(ae.get("accounts"))]
+        for loc, account in named:
+            first = owner.setdefault(account.lower(), team.get("id"))
+            if first != team.get("id"):
+                file.error(("teams", index, *loc),
+                           f"the account {account!r} is already team {first!r}'s")
+    for index, rep in reps:
+        team_id = _an_id(rep.get("team"))
+        if team_id is not None and team_id not in team_ids:
+            file.error(("reps", index, "team"), f"team: no team with the id {team_id!r}")
+        for position, channel in _texts(rep.get("alerts")):
+            if _an_id(channel) is not None and channel not in channels:
                 file.error(("reps", index, "alerts", position),
                            f"no channel named {channel!r} under channels:")
-    if roster.default_team is not None and roster.default_team not in teams:
-        file.error(("default_team",), f"no team with the id {roster.default_team!r}")
-    owner: dict[str, str] = {}
+    default_team = _an_id(data.get("default_team"))
+    if default_team is not None and default_team not in team_ids:
+        file.error(("default_team",), f"default_team: no team with the id {default_team!r}")
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _mappings(value: Any) -> list[tuple[int, dict[Any, Any]]]:
+    """The mappings of a list in the file's data, with their places in it."""
+    items = value if isinstance(value, list) else []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _texts(value: Any) -> list[tuple[int, str]]:
+    items = value if isinstance(value, list) else []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, str)]
+
+
+def _an_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and ID.fullmatch(value) else None
+
+
+def _warnings(name: str, roster: Roster, places: dict[Loc, tuple[int, int]]) -> list[FileError]:
+    """What a roster allows but its author likely did not mean: ladder steps out of order
+    (they run by their time, whatever their order), a remind or reassign step after the
+    deadline (the lead has breached by then; escalating after it is what a breach is
+    for), a daily cap above the monthly one (the monthly one binds first)."""
+    found: list[FileError] = []
+
+    def warn(loc: Loc, message: str) -> None:
+        while loc not in places and loc:
+            loc = loc[:-1]
+        found.append(FileError(name, *places.get(loc, (1, 1)), message))
+
     for index, team in enumerate(roster.teams):
-        named: list[tuple[Loc, str]] = [(("territory", "accounts", i), account)
-                                         for i, account in enumerate(team.territory.accounts)]
-        named += [(("account_executives", a, "accounts", i), account)
-                  for a, ae in enumerate(team.account_executives)
-                  for i, account in enumerate(ae.accounts)]
-        for loc, account in named:
-            if owner.setdefault(account, team.id) != team.id:
-                file.error(("teams", index, *loc),
-                           f"the account {account!r} is already team {owner[account]!r}'s")
+        fast = team.sla.fast_track
+        where: Loc = ("teams", index, "sla", "fast_track", "ladder")
+        for rung, step in enumerate(fast.ladder):
+            before = fast.ladder[rung - 1] if rung else None
+            if before is not None and step.after <= before.after:
+                warn((*where, rung, "after"),
+                     f"ladder: {step.action} at {_spoken(step.after)} is not after the step "
+                     f"before it ({before.action} at {_spoken(before.after)}): steps run by "
+                     "their time, not their order")
+            if step.action != "escalate" and step.after > fast.acknowledge_within:
+                warn((*where, rung, "after"),
+                     f"ladder: {step.action} at {_spoken(step.after)} comes after the deadline "
+                     f"(acknowledge_within {_spoken(fast.acknowledge_within)}): the lead has "
+                     "breached by then")
+    for index, rep in enumerate(roster.reps):
+        if rep.daily_cap is not None and rep.daily_cap > rep.monthly_cap:
+            warn(("reps", index, "daily_cap"),
+                 f"daily_cap {rep.daily_cap} is above monthly_cap {rep.monthly_cap}: the "
+                 "monthly cap is reached first")
+    return found
+
+
+def _spoken(seconds: float) -> str:
+    """A duration as a roster writes it: 90 -> 90s, 600 -> 10m, 7200 -> 2h."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def secrets_needed(roster: CompiledRoster) -> dict[str, list[str]]:
@@ -384,7 +480,8 @@ def unset_secrets(roster: CompiledRoster, environ: Mapping[str, str]) -> list[Fi
     return missing
 
 
-def _compile(roster: Roster, version: str, file: YamlFile) -> CompiledRoster:
+def _compile(roster: Roster, version: str, file: YamlFile,
+             warnings: tuple[FileError, ...]) -> CompiledRoster:
     accounts: dict[str, tuple[str, str | None]] = {}
     countries: dict[str, str] = {}
     for team in roster.teams:
@@ -402,7 +499,7 @@ def _compile(roster: Roster, version: str, file: YamlFile) -> CompiledRoster:
         roster=roster, version=version, teams={team.id: team for team in roster.teams},
         reps={rep.id: rep for rep in roster.reps}, accounts=accounts, countries=countries,
         default_team=roster.default_team or roster.teams[0].id, name=file.name,
-        places=file.values,
+        places=file.values, warnings=warnings,
     )
 
 

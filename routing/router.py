@@ -282,6 +282,8 @@ async def follow_roster(routing: Routing) -> None:
         if roster.version != routing.roster.version:
             log.info("roster in force", extra={"version": roster.version,
                                                 "previous": routing.roster.version})
+            for warning in roster.warnings:
+                log.warning("roster warning", extra={"warning": str(warning)})
             routing.roster = roster
             _start_dispatchers(routing)
         return None

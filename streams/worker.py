@@ -28,7 +28,12 @@ from leadscore.kafka_security import aiokafka_security, kafka_python_security
 from leadscore.logs import configure_logging
 from leadscore.settings import Settings
 from routing.queue_api import queue_routes
-from routing.roster import CompiledRoster, RosterError, load_roster, unset_secrets
+from routing.roster import (
+    CompiledRoster,
+    RosterError,
+    load_roster,
+    unset_secrets,
+)
 from routing.router import Routing, routing_tasks
 from routing.store import Store
 from scoring_rules import RulesError, RuleSet, load_rules
@@ -79,6 +84,8 @@ def run_worker(settings: Settings) -> int:
         print(f"leadscore worker: the roster does not pass the check:\n{error}",
               file=sys.stderr)
         return 2
+    for warning in roster.warnings if roster else ():
+        log.warning("roster warning", extra={"warning": str(warning)})
     prepare_topics(settings)
     asyncio.run(serve(settings, rules, roster))
     return 0

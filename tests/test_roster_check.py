@@ -266,3 +266,63 @@ def test_the_channels_that_can_deliver_pass() -> None:
                     "{type: email, url: 'smtps://mail.example'}",
                     "{type: email, url: 'smtp+starttls://mail.example:587'}"):
         assert roster_from_text("r.yaml", ONE_TEAM.replace("{type: stream}", channel)).reps
+
+
+def test_every_error_is_in_words_and_references_come_in_the_same_pass() -> None:
+    text = ROSTER.read_text()
+    for change in (("email: ana.lopez@northwind.example", "email: ana.lopez"),
+                   ("escalation: dana", "escalation: nobody"),
+                   ("  - id: bruno", "  - id: ana"),
+                   ("role: SDR", "role: BDR"),
+                   ("weight: 1\n    daily_cap: 40", "weight: 0\n    daily_cap: 40"),
+                   ("  - id: dana", "  - id: dana smith"),
+                   ("  live:\n", "  live now:\n"),
+                   ("{start: 2026-12-24,", "{start: 2026-13-24,"),
+                   ('start: "09:00"', 'start: "9am"')):
+        assert change[0] in text, change
+        text = text.replace(*change, 1)
+    assert refused(text) == [
+        "roster.yaml:35:17: escalation: no rep with the id 'nobody'",
+        "roster.yaml:42:12: email: 'ana.lopez' is not an email address",
+        "roster.yaml:46:61: start: '9am' is not a time: write \"HH:MM\" in quotes",
+        "roster.yaml:48:17: start: '2026-13-24' is not a date: write YYYY-MM-DD",
+        "roster.yaml:49:13: weight: 0 is too small: at least 1",
+        "roster.yaml:52:37: no channel named 'live' under channels:",
+        "roster.yaml:54:9: duplicate rep id 'ana'",
+        "roster.yaml:71:9: id: 'dana smith' is not an id: up to 80 letters, digits, '_', '.' "
+        "and '-', starting with a letter or digit",
+        "roster.yaml:82:11: role: 'BDR' is not one of 'MRR' or 'SDR'",
+        "roster.yaml:99:3: channels: 'live now' is not an id: up to 80 letters, digits, '_', "
+        "'.' and '-', starting with a letter or digit",
+    ]
+
+
+WARNED = ONE_TEAM.replace("    escalation: ana\n", """    escalation: ana
+    sla:
+      fast_track:
+        acknowledge_within: 5m
+        ladder:
+          - {after: 4m, action: reassign}
+          - {after: 2m, action: remind}
+          - {after: 8m, action: remind}
+          - {after: 15m, action: escalate}
+""").replace("role: MRR,", "role: MRR, daily_cap: 500,")
+
+
+def test_likely_mistakes_are_warnings_printed_by_the_check_which_passes(tmp_path: Path) -> None:
+    roster = roster_from_text("roster.yaml", WARNED)
+    assert [str(warning) for warning in roster.warnings] == [
+        "roster.yaml:12:21: ladder: remind at 2m is not after the step before it (reassign at "
+        "4m): steps run by their time, not their order",
+        "roster.yaml:13:21: ladder: remind at 8m comes after the deadline (acknowledge_within "
+        "5m): the lead has breached by then",
+        "roster.yaml:16:70: daily_cap 500 is above monthly_cap 400: the monthly cap is reached "
+        "first",
+    ]
+    path = write(tmp_path, WARNED)
+    checked = roster_check(path)
+    assert checked.returncode == 0, checked.stdout
+    assert checked.stderr.splitlines() == [
+        f"{path}:{str(warning).split(':', 1)[1].replace(': ', ': warning: ', 1)}"
+        for warning in roster.warnings]
+    assert load_roster(ROSTER).warnings == ()  # the shipped roster means what it says

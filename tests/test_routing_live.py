@@ -571,3 +571,12 @@ def test_a_published_roster_whose_channels_cannot_deliver_is_set_aside_and_routi
         assert [d["roster_version"] for d in second] == [first["roster_version"]]
         wait_for(lambda: len(webhook.delivered()) == 2, 30, worker.log)
         assert all(hook.signature_error is None for hook in webhook.delivered())
+
+        # A roster that passes with a warning is put in force, and the warning logged.
+        warned = tmp_path / "warned.yaml"
+        warned.write_text(roster(webhook, mailbox, reps=1, channels="hook", sla=CALM,
+                                 daily_cap="500"))
+        published = cli(settings, "roster", "publish", str(warned))
+        assert published.returncode == 0, published.stderr
+        wait_for(lambda: '"msg":"roster warning"' in worker.log(), 30, worker.log)
+        assert "daily_cap 500 is above monthly_cap 400" in worker.log()
