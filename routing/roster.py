@@ -35,7 +35,6 @@ from leadscore.yaml_files import (
     Loc,
     YamlFile,
     parse_yaml,
-    unknown_key,
     validate,
     yaml_texts,
 )
@@ -278,10 +277,6 @@ def roster_from_text(name: str, text: str) -> CompiledRoster:
     data = parse_yaml(file)
     roster = None
     if isinstance(data, dict):
-        known = list(Roster.model_fields)
-        for key in data:
-            if key not in known:
-                file.error((key,), unknown_key(str(key), known), at_key=True)
         roster = validate(file, (), Roster, data)
     elif data is not None:
         file.error((), "a roster is a mapping with the keys " + ", ".join(Roster.model_fields))

@@ -326,3 +326,8 @@ def test_likely_mistakes_are_warnings_printed_by_the_check_which_passes(tmp_path
         f"{path}:{str(warning).split(':', 1)[1].replace(': ', ': warning: ', 1)}"
         for warning in roster.warnings]
     assert load_roster(ROSTER).warnings == ()  # the shipped roster means what it says
+
+
+def test_an_unknown_key_at_the_top_is_reported_once() -> None:
+    assert refused(ONE_TEAM.replace("teams:", "teamz: []\nteams:")) == [
+        "roster.yaml:3:1: unknown key 'teamz' (did you mean 'teams'?)"]
