@@ -19,6 +19,27 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 Loc = tuple[str | int, ...]
+#: The last part of the location pydantic gives an error in a mapping's key.
+KEY = "[key]"
+
+#: The reader's bounds, for every file a user gives leadscore (rules, rosters) and every
+#: version read from a topic. A file past one is refused, at the place it goes past it,
+#: in milliseconds: a 600-byte YAML "billion laughs" (aliases of aliases) otherwise
+#: expands to 10 million values, 3 GB and 20 s, and a worker reading it from the roster
+#: topic is killed for memory at every restart.
+#:
+#: MAX_BYTES, 4 MiB: four times the largest record leadscore publishes by default
+#: (`message_max_bytes`, 1 MiB), which a published rule set or roster must fit; the
+#: shipped rules and roster are under 10 kB.
+#: MAX_VALUES, 250,000 values (every key, item and scalar), aliases expanded: a roster
+#: that fills a 1 MiB record (4,000 reps) holds about 116,000, so whatever the default
+#: record limit takes is read; at the bound, turning the nodes into data costs about
+#: 0.2 s and 50 MB.
+#: MAX_DEPTH, 64 levels: the deepest key of a roster or rule file is 7 levels in; a
+#: deeper file is a mistake or an attack, and stays far from Python's recursion limit.
+MAX_BYTES = 4 * 1024 * 1024
+MAX_VALUES = 250_000
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +75,9 @@ class YamlFile:
     #: How many items failed validation and were left out; checks about the whole file
     #: are only meaningful when it is 0.
     dropped: int = 0
+    #: The text of each unquoted value YAML reads as something other than text (`NO` as
+    #: false, `34` as a number), for errors that say so.
+    plain: dict[Loc, str] = field(default_factory=dict)
 
     def error(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
         marks = self.keys if at_key else self.values
@@ -78,12 +102,16 @@ def yaml_texts(path: Path, what: str) -> dict[str, str]:
 
 
 def read_text(file: Path) -> str:
-    """A file's text; one that cannot be read or is not UTF-8 raises a located error."""
+    """A file's text; one that cannot be read, is too large or is not UTF-8 raises a
+    located error."""
     try:
-        data = file.read_bytes()
+        with file.open("rb") as opened:
+            data = opened.read(MAX_BYTES + 1)  # no more: a huge file is not read whole
     except OSError as error:
         raise FilesError([FileError(str(file), 1, 1, f"cannot read: {error.strerror}")]) \
             from None
+    if len(data) > MAX_BYTES:
+        raise FilesError([_too_large(str(file), data)])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -96,18 +124,96 @@ def read_text(file: Path) -> str:
             from None
 
 
+def _too_large(name: str, data: bytes) -> FileError:
+    """Where a text passes MAX_BYTES, and by how much."""
+    before = data[:MAX_BYTES]
+    line = before.count(b"\n") + 1
+    col = len(before) - (before.rfind(b"\n") + 1) + 1
+    return FileError(name, line, col, f"the file goes on past {MAX_BYTES:,} bytes here, the "
+                     "most leadscore reads of a file people edit: split it, or leave out "
+                     "what is not needed")
+
+
+class _Refused(yaml.YAMLError):
+    """A document past one of the reader's bounds, at the event where it passed it."""
+
+    def __init__(self, event: yaml.Event, message: str) -> None:
+        super().__init__(message)
+        mark = event.start_mark
+        self.line, self.col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        self.message = message
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting as it composes: the values the document holds with
+    every alias expanded, and how deep it nests, aliases included. Composing shares an
+    anchored node between its aliases, so this costs as much as the text; it is building
+    plain data from the nodes (and validating it) that expands every alias, so a document
+    is refused here, before that, at the alias or the level that goes past the bound.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.values = 0
+        #: id(node) -> (values in it with its aliases expanded, levels it nests).
+        self.sizes: dict[int, tuple[int, int]] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Refused(event, f"nested more than {MAX_DEPTH} levels deep, the most "
+                           "leadscore reads")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(event, yaml.AliasEvent):
+            size = self.sizes.get(id(node))
+            if size is None:  # its node is still being composed: it holds the alias
+                raise _Refused(event, f"the alias *{event.anchor} refers to the node that "
+                               "holds it")
+            added, height = size
+            if self.depth + height > MAX_DEPTH:
+                raise _Refused(event, f"the alias *{event.anchor} nests the file more than "
+                               f"{MAX_DEPTH} levels deep, the most leadscore reads")
+        else:
+            children = [part for pair in node.value for part in pair] if isinstance(
+                node, yaml.MappingNode) else node.value if isinstance(
+                node, yaml.SequenceNode) else []
+            self.sizes[id(node)] = (
+                1 + sum(self.sizes[id(child)][0] for child in children),
+                1 + max((self.sizes[id(child)][1] for child in children), default=0))
+            added = 1  # its children were counted as they were composed
+        self.values += added
+        if self.values > MAX_VALUES:
+            what = f"the alias *{event.anchor}" if isinstance(event, yaml.AliasEvent) \
+                else "this value"
+            raise _Refused(event, f"{what} takes the file past {MAX_VALUES:,} values with "
+                           "its aliases (*name) expanded, the most leadscore reads: write "
+                           "the values out, or repeat fewer aliases")
+        return node
 
 
 def parse_yaml(file: YamlFile) -> Any:
     """The file's document as plain data, every position recorded; None (with the error
-    recorded) when it is not YAML."""
+    recorded) when it is not YAML or passes the reader's bounds (MAX_BYTES, MAX_VALUES,
+    MAX_DEPTH)."""
+    data = file.text.encode()
+    if len(data) > MAX_BYTES:
+        file.errors.append(_too_large(file.name, data))
+        file.dropped += 1
+        return None
     try:
-        loader = yaml.SafeLoader(file.text)
+        loader = _BoundedLoader(file.text)
         try:
             node = loader.get_single_node()
             return _to_python(node, (), file, loader) if node is not None else {}
         finally:
             loader.dispose()
+    except _Refused as error:
+        file.errors.append(FileError(file.name, error.line, error.col, error.message))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -119,9 +225,6 @@ def parse_yaml(file: YamlFile) -> Any:
         file.errors.append(FileError(
             file.name, line, col,
             f"not valid YAML: the character #x{error.character:04x} is not allowed"))
-    except RecursionError:
-        file.errors.append(FileError(file.name, 1, 1, "not valid YAML: an alias (*name) "
-                                                      "refers to the node that holds it"))
     file.dropped += 1
     return None
 
@@ -135,6 +238,8 @@ def _to_python(node: yaml.Node, loc: Loc, file: YamlFile, loader: yaml.SafeLoade
             key = loader.construct_object(key_node)
             if isinstance(key, list | dict):
                 key = str(key)
+            if not isinstance(key, str) and key_node.style is None:
+                file.plain[(*loc, key, KEY)] = key_node.value
             if key in result:
                 file.keys[(*loc, key)] = (key_node.start_mark.line + 1,
                                           key_node.start_mark.column + 1)
@@ -145,7 +250,13 @@ def _to_python(node: yaml.Node, loc: Loc, file: YamlFile, loader: yaml.SafeLoade
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*loc, i), file, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node)
+    try:
+        value = loader.construct_object(node)
+    except (ValueError, OverflowError):  # a date YAML cannot read (2026-13-01): the text,
+        value = node.value  # for the check to say what is wrong with it
+    if not isinstance(value, str) and isinstance(node, yaml.ScalarNode) and node.style is None:
+        file.plain[loc] = node.value
+    return value
 
 
 def validate(file: YamlFile, loc: Loc, model: type[BaseModel], value: Any) -> Any:
@@ -164,11 +275,59 @@ def validate(file: YamlFile, loc: Loc, model: type[BaseModel], value: Any) -> An
             elif kind == "missing":
                 file.error(where[:-1], f"missing key {name!r}")
             else:
-                file.error(where, _describe(kind, item["msg"], name, item.get("input")))
+                if where in file.plain and kind in ("string_type", "literal_error"):
+                    message = _read_as(_named(where), file.plain[where], item["input"])
+                else:
+                    named = _named(where[:-2]) if name == KEY else name  # a key: its mapping's
+                    message = _describe(kind, item["msg"], named, item.get("input"),
+                                        item.get("ctx") or {})
+                if where[-1] == KEY:  # a mapping's key: shown where the key is
+                    file.error(where[:-1], message, at_key=True)
+                else:
+                    file.error(where, message)
     return None
 
 
-def _describe(kind: str, message: str, name: str, value: Any) -> str:
+def _read_as(name: str, text: str, value: Any) -> str:
+    """Why an unquoted `text` is no text: YAML 1.1 reads NO, off, y as booleans, ~ as null,
+    and numbers and dates as such."""
+    if isinstance(value, bool):
+        read = f"{str(value).lower()} (YAML 1.1)"
+    elif value is None:
+        read = "null, no value"
+    elif isinstance(value, int | float):
+        read = "a number"
+    else:
+        read = f"a {type(value).__name__}"
+    prefix = f"{name}: " if name else ""
+    return f'{prefix}{text} is read as {read}: write it in quotes, "{text}"'
+
+
+def _named(loc: Loc) -> str:
+    """The key a value is under: the list's, for an item of a list."""
+    return next((str(part) for part in reversed(loc) if isinstance(part, str) and part != KEY),
+                "")
+
+
+#: Validation errors in words (pydantic's `ctx` fills them in), instead of its phrases.
+_NO_DATE, _NO_TIME = "{value!r} is not a date: write YYYY-MM-DD", \
+    '{value!r} is not a time: write "HH:MM" in quotes'
+_WORDED = {
+    "literal_error": "{value!r} is not one of {expected}",
+    "greater_than_equal": "{value!r} is too small: at least {ge}",
+    "greater_than": "{value!r} is too small: more than {gt}",
+    "less_than_equal": "{value!r} is too large: at most {le}",
+    "less_than": "{value!r} is too large: less than {lt}",
+    "too_short": "give at least {min_length}",
+    "too_long": "give at most {max_length}",
+    "string_too_long": "longer than {max_length} characters",
+    "date_parsing": _NO_DATE, "date_from_datetime_parsing": _NO_DATE, "date_type": _NO_DATE,
+    "time_parsing": _NO_TIME, "time_type": _NO_TIME,
+}
+
+
+def _describe(kind: str, message: str, name: str, value: Any, ctx: dict[str, Any]) -> str:
+    """A validation error in words, without the validator's phrases."""
     expected = {
         "int_parsing": "a whole number", "int_type": "a whole number",
         "int_from_float": "a whole number", "float_parsing": "a number",
@@ -179,8 +338,8 @@ def _describe(kind: str, message: str, name: str, value: Any) -> str:
     prefix = f"{name}: " if name and not name.isdigit() else ""
     if expected:
         return f"{prefix}wrong type: expected {expected}, got {value!r}"
-    if kind == "literal_error":
-        return f"{prefix}{message[0].lower()}{message[1:]}, got {value!r}"
+    if kind in _WORDED:
+        return prefix + _WORDED[kind].format(value=value, **ctx)
     message = message.removeprefix("Value error, ")
     return f"{prefix}{message[0].lower()}{message[1:]}" if message else prefix
 

@@ -4,17 +4,21 @@ the roster topic and a worker's queue API."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import orjson
+
+if TYPE_CHECKING:
+    from leadscore.yaml_files import FileError
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -70,13 +74,14 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from routing.roster import RosterError, load_roster
+    from leadscore.settings import Settings
+    from routing.roster import RosterError, load_roster, secrets_needed, unset_secrets
 
     path = _path(args)
     if path is None:
         return 2
     try:
-        roster = load_roster(path)
+        roster = load_roster(path, Settings().message_max_bytes)
     except RosterError as error:
         print(error)
         print(f"{len(error.errors)} error(s)", file=sys.stderr)
@@ -84,7 +89,20 @@ def run_check(args: argparse.Namespace) -> int:
     reps = sum(rep.role == "MRR" for rep in roster.reps.values())
     print(f"{path}: ok ({len(roster.teams)} teams, {reps} MRRs, "
           f"{len(roster.roster.channels)} channels; version {roster.version})")
+    needed = secrets_needed(roster)
+    if needed:
+        print("its channels read secrets from: " + ", ".join(
+            f"{variable} ({', '.join(channels)})" for variable, channels in needed.items()))
+    for warning in roster.warnings:
+        _warn(warning)
+    for missing in unset_secrets(roster, os.environ):
+        _warn(missing, "a worker where it is not set refuses this roster")
     return 0
+
+
+def _warn(warning: FileError, then: str = "") -> None:
+    print(f"{warning.file}:{warning.line}:{warning.col}: warning: {warning.message}"
+          + (f"; {then}" if then else ""), file=sys.stderr)
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -100,7 +118,7 @@ def run_publish(args: argparse.Namespace) -> int:
     if path is None:
         return 2
     try:
-        roster = load_roster(path)
+        roster = load_roster(path, settings.message_max_bytes)
     except RosterError as error:
         print(error, file=sys.stderr)
         print("not published: the running roster stays in force", file=sys.stderr)

@@ -43,7 +43,14 @@ from routing.policy import (
     team_for,
     unable_to_hold,
 )
-from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
+from routing.roster import (
+    ROSTER_KEY,
+    Channel,
+    CompiledRoster,
+    RosterError,
+    from_published,
+    unset_secrets,
+)
 from routing.sla import (
     BREACH,
     Timer,
@@ -322,11 +329,15 @@ async def follow_roster(routing: Routing) -> None:
     def accept(value: bytes) -> str | None:
         try:
             roster = from_published(value)
+            if missing := unset_secrets(roster, os.environ):
+                raise RosterError(missing)
         except (RosterError, ValueError) as error:  # (a RosterError is no ValueError)
             return str(error)
         if roster.version != routing.roster.version:
             log.info("roster in force", extra={"version": roster.version,
                                                 "previous": routing.roster.version})
+            for warning in roster.warnings:
+                log.warning("roster warning", extra={"warning": str(warning)})
             routing.roster = roster
             routing.roster_changed.set()
             _start_dispatchers(routing)

@@ -28,7 +28,12 @@ from leadscore.kafka_security import aiokafka_security, kafka_python_security
 from leadscore.logs import configure_logging
 from leadscore.settings import Settings
 from routing.queue_api import queue_routes
-from routing.roster import CompiledRoster, RosterError, load_roster
+from routing.roster import (
+    CompiledRoster,
+    RosterError,
+    load_roster,
+    unset_secrets,
+)
 from routing.router import Routing, routing_tasks
 from routing.store import Store
 from scoring_rules import RulesError, RuleSet, load_rules
@@ -64,7 +69,7 @@ def prepare_topics(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> int:
     """Start the worker; returns 2 without starting when the rules in `rules_path` (or the
-    roster in `roster_path`) are bad."""
+    roster in `roster_path`) are bad, or a secret the roster's channels read is not set."""
     configure_logging(settings.log_level)
     try:
         rules = load_rules(settings.rules_path, all_event_types())
@@ -73,10 +78,14 @@ def run_worker(settings: Settings) -> int:
         return 2
     try:
         roster = load_roster(settings.roster_path) if settings.roster_path else None
+        if roster is not None and (missing := unset_secrets(roster, os.environ)):
+            raise RosterError(missing)
     except RosterError as error:
         print(f"leadscore worker: the roster does not pass the check:\n{error}",
               file=sys.stderr)
         return 2
+    for warning in roster.warnings if roster else ():
+        log.warning("roster warning", extra={"warning": str(warning)})
     prepare_topics(settings)
     asyncio.run(serve(settings, rules, roster))
     return 0

@@ -72,6 +72,8 @@ def test_a_workers_variables_are_settings_and_its_files_are_mounted_from_the_rep
     known = {f"LEADSCORE_{field.upper()}" for field in Settings.model_fields}
     known |= {"KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"}
     assert set(environment) - known == roster_secrets
+    # A worker refuses a roster whose secret is unset: compose asks for them up front.
+    assert all(":?" in service["environment"][name] for name in roster_secrets)
     values: dict[str, Any] = {field: environment[f"LEADSCORE_{field.upper()}"]
                               for field in Settings.model_fields
                               if f"LEADSCORE_{field.upper()}" in environment}

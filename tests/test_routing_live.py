@@ -32,7 +32,7 @@ from routing.roster import ROSTER_KEY
 from routing.roster import published as published_roster
 from routing.store import prefix
 from streams.topics import topics_of
-from streams.worker import worker_env
+from streams.worker import prepare_topics, worker_env
 from tests.live import (
     Worker,
     http_post,
@@ -490,6 +490,98 @@ def test_a_redis_entry_that_holds_no_alert_or_step_is_set_aside_and_routing_goes
         post_forms(worker, ["after@acme.example"])
         wait_for(lambda: bool(webhook.delivered()), 30, lambda: worker.log()[-3000:])
     client.close()
+
+
+def alias_bomb() -> str:
+    """A "billion laughs" roster: nine levels of nine aliases, 387 million values."""
+    lines = ["regions:", "  l0: &l0 [ES, FR, DE, IT, PT, GB, IE, NL, BE]"]
+    lines += [f"  l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]" for n in range(1, 9)]
+    return "\n".join([*lines, "teams: [{id: emea, escalation: x, territory: {regions: [l8]}}]",
+                      "reps: [{id: x, name: X, email: x@x.example, role: MRR, team: emea}]", ""])
+
+
+def test_a_published_roster_that_is_an_alias_bomb_is_set_aside_and_routing_goes_on(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    webhook, mailbox = receivers
+    settings = routing_settings(broker, redis_url, unique, tmp_path,
+                                roster(webhook, mailbox, reps=1, channels="hook", sla=CALM))
+    prepare_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:  # written past the check, before the worker starts: it must start all the same
+        producer.send(topics_of(settings).roster, key=ROSTER_KEY,
+                      value=published_roster("bomb.yaml", alias_bomb())).get(10)
+        with running_worker(settings, tmp_path / "worker.log") as worker:
+            post_forms(worker, ["first@acme.example"])
+            [first] = decisions(settings, worker, 1, {"lead.routed"})
+            assert first["rep"] == "rep0"
+            # And once more while it runs: set aside, and the roster in force stays.
+            producer.send(topics_of(settings).roster, key=ROSTER_KEY,
+                          value=published_roster("bomb.yaml", alias_bomb())).get(10)
+            with reading(settings.kafka_bootstrap_servers,
+                         topics_of(settings).dead_letter) as dead:
+                [letter] = dead.wait_for(1, 30, worker)
+            assert letter["stage"] == "roster"
+            assert "bomb.yaml:7:22: the alias *l4 takes the file past 250,000 values" in \
+                letter["reason"]
+            post_forms(worker, ["second@acme.example"])
+            second = [d for d in decisions(settings, worker, 2, {"lead.routed"})
+                      if d["prospect"] == "second@acme.example"]
+            assert [d["roster_version"] for d in second] == [first["roster_version"]]
+            assert worker.process.poll() is None
+    finally:
+        producer.close()
+
+
+def test_a_published_roster_whose_channels_cannot_deliver_is_set_aside_and_routing_goes_on(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],
+) -> None:
+    webhook, mailbox = receivers
+    good = roster(webhook, mailbox, reps=1, channels="hook", sla=CALM)
+    settings = routing_settings(broker, redis_url, unique, tmp_path, good)
+    unset = f"LEADSCORE_TEST_UNSET_{unique.upper().replace('-', '_')}"
+    bad = {  # each with the line the worker names, and what it says there
+        "secret.yaml": (good.replace("secret_env: TEST_WEBHOOK_SECRET", f"secret_env: {unset}"),
+                        27, f"secret_env: {unset} is not set where this runs"),
+        "file.yaml": (good.replace(webhook.url, "file:///etc/passwd"), 27,
+                      "url: 'file:///etc/passwd' uses file://"),
+        "type.yaml": (good.replace("type: webhook", "type: pager"), 27,
+                      "type: no installed channel type 'pager'"),
+        "email.yaml": (good.replace(f"smtp://{mailbox.host}", f"http://{mailbox.host}"), 28,
+                       "uses http://; email channels send to smtp://"),
+    }
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        post_forms(worker, ["first@acme.example"])
+        [first] = decisions(settings, worker, 1, {"lead.routed"})
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:  # written past the check, as a careless tool could
+            for name, (text, _, _) in bad.items():
+                producer.send(topics_of(settings).roster, key=ROSTER_KEY,
+                              value=published_roster(name, text)).get(10)
+        finally:
+            producer.close()
+        with reading(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter) as dead:
+            letters = dead.wait_for(len(bad), 30, worker)
+        assert [d["stage"] for d in letters] == ["roster"] * len(bad)
+        for letter, (name, (_, line, error)) in zip(letters, bad.items(), strict=True):
+            assert letter["reason"].startswith(f"{name}:{line}:") and error in letter["reason"]
+        post_forms(worker, ["second@acme.example"])
+        second = [d for d in decisions(settings, worker, 2, {"lead.routed"})
+                  if d["prospect"] == "second@acme.example"]
+        assert [d["roster_version"] for d in second] == [first["roster_version"]]
+        wait_for(lambda: len(webhook.delivered()) == 2, 30, worker.log)
+        assert all(hook.signature_error is None for hook in webhook.delivered())
+
+        # A roster that passes with a warning is put in force, and the warning logged.
+        warned = tmp_path / "warned.yaml"
+        warned.write_text(roster(webhook, mailbox, reps=1, channels="hook", sla=CALM,
+                                 daily_cap="500"))
+        published = cli(settings, "roster", "publish", str(warned))
+        assert published.returncode == 0, published.stderr
+        wait_for(lambda: '"msg":"roster warning"' in worker.log(), 30, worker.log)
+        assert "daily_cap 500 is above monthly_cap 400" in worker.log()
 
 
 def test_a_lead_who_sends_the_contact_form_again_gets_their_owner_a_re_engaged_alert(
