@@ -23,3 +23,7 @@ ASSIGNMENTS = Counter(
     "leadscore_assignments_total", "Leads assigned, by team; fallback: to the escalation "
     "target because nobody was eligible", ["team", "fallback"],
 )
+TASK_RESTARTS = Counter(
+    "leadscore_routing_task_restarts_total", "Routing tasks that failed (or ended) and were "
+    "started again, by task (alerts:<channel> for a channel's deliveries)", ["task"],
+)

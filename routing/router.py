@@ -17,7 +17,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -50,6 +50,9 @@ log = logging.getLogger("leadscore.routing")
 NEW_GROUP_LOOKBACK = 300.0
 #: How often the watchdog and the queue gauges look.
 SLA_TICK, GAUGE_TICK = 0.25, 10.0
+#: A routing task that failed starts again after this long, doubling up to the second
+#: (and back to the first once it has run that long).
+RESTART_FIRST, RESTART_MAX = 1.0, 60.0
 
 
 @dataclass
@@ -70,9 +73,32 @@ class Routing:
 
 
 def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
-    """The coroutines of the routing stage, for the worker to run."""
-    return [route_promotions(routing), publish_outbox(routing), watch_sla(routing),
-            follow_roster(routing), gauge_queues(routing), run_channels(routing)]
+    """The coroutines of the routing stage, for the worker to run; none of them ever ends
+    (see `supervised`)."""
+    tasks = [route_promotions, publish_outbox, watch_sla, follow_roster, gauge_queues,
+             run_channels]
+    return [supervised(task.__name__, functools.partial(task, routing)) for task in tasks]
+
+
+async def supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a routing task for good. Scoring and ingest run beside routing on the worker and
+    must not stop with it: a routing task that fails (a bug of ours, an answer of Redis we
+    did not expect) is logged with its traceback, counted, and started again after a
+    backoff, so a bug is seen and a lasting one does not spin."""
+    pause = RESTART_FIRST
+    while True:
+        started = time.monotonic()
+        try:
+            await run()
+            log.error("routing: a task ended; restarting it",
+                      extra={"task": name, "in_seconds": pause})
+        except Exception:
+            log.exception("routing: a task failed; restarting it",
+                          extra={"task": name, "in_seconds": pause})
+        metrics.TASK_RESTARTS.labels(name).inc()
+        await asyncio.sleep(pause)
+        pause = RESTART_FIRST if time.monotonic() - started > RESTART_MAX + pause else \
+            min(pause * 2, RESTART_MAX)
 
 
 async def route_promotions(routing: Routing) -> None:
@@ -317,7 +343,8 @@ def _start_dispatchers(routing: Routing) -> None:
                               int(routing.settings.routing_takeover_seconds * 1000))
         dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
                                 routing.http, functools.partial(_set_aside, routing))
-        routing.dispatchers[name] = (asyncio.create_task(run_dispatcher(dispatcher)), config)
+        task = supervised(f"alerts:{name}", functools.partial(run_dispatcher, dispatcher))
+        routing.dispatchers[name] = (asyncio.create_task(task), config)
 
 
 async def gauge_queues(routing: Routing) -> None:

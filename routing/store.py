@@ -17,6 +17,7 @@ Every key starts with `{<app_id>}:`; the braces keep all of them in one cluster 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -27,7 +28,7 @@ from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from leadscore.decisions import FAST_TRACK, Decision
 from routing.policy import Loads, Rotation, load_periods
@@ -143,16 +144,23 @@ return {'ok'}
 """
 
 
-_down_since: list[float] = []
+#: When each kind of trouble (unavailable, full) was last said.
+_said_at: dict[bool, float] = {}
 
 
 def redis_down(error: Exception) -> None:
-    """Say, once per 30 s, that Redis does not answer: routing waits and retries."""
+    """Say, once per 30 s, that Redis does not answer or refuses writes (it is at its
+    `maxmemory`): routing waits and retries."""
+    full = isinstance(error, OutOfMemoryError)
     now = time.monotonic()
-    if not _down_since or now - _down_since[0] > 30:
-        _down_since[:] = [now]
-        log.warning("routing: Redis unavailable, leads wait; retrying",
-                    extra={"error": repr(error)})
+    if now - _said_at.get(full, -60.0) > 30:
+        _said_at[full] = now
+        if full:
+            log.warning("routing: Redis is full (maxmemory) and refuses writes, leads wait; "
+                        "retrying", extra={"error": repr(error)})
+        else:
+            log.warning("routing: Redis unavailable, leads wait; retrying",
+                        extra={"error": repr(error)})
 
 
 #: Entries a stream keeps once read, for looking into: a day.
@@ -174,7 +182,9 @@ class StreamReader:
     next_claim: float = 0.0
 
     async def start(self) -> None:
-        """Make the group if missing; waits while Redis is down."""
+        """Make the group if missing; waits while Redis is down, or full and the group
+        missing. A full Redis refuses `XGROUP CREATE` even for a group that exists, but
+        reads and acknowledges in an existing group: alerts queued before still go out."""
         while True:
             try:
                 await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
@@ -182,10 +192,22 @@ class StreamReader:
             except ResponseError as error:
                 if "BUSYGROUP" in str(error):
                     return
-                raise
+                if not isinstance(error, OutOfMemoryError):
+                    raise
+                redis_down(error)
+                with contextlib.suppress(RedisError):
+                    if await self._group_exists():
+                        return
             except RedisError as error:
                 redis_down(error)
-                await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)
+
+    async def _group_exists(self) -> bool:
+        try:
+            groups: Any = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:  # no such stream
+            return False
+        return any(_text(group["name"]) == self.group for group in groups)
 
     async def read(self, count: int, block_ms: int) -> list[tuple[str, dict[bytes, bytes]]]:
         """Entries to handle, as (id, fields); empty while Redis is down (it says so)."""

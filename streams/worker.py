@@ -83,7 +83,8 @@ def run_worker(settings: Settings) -> int:
 
 
 async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | None = None) -> None:
-    """Run the worker's tasks until a signal asks it to stop, or one of them fails."""
+    """Run the worker's tasks until a signal asks it to stop, or one of them fails (routing's
+    tasks never do: they restart themselves, `routing.router.supervised`)."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
