@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -69,7 +68,7 @@ class Routing:
     consumer_name: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     #: Each channel's delivery task, and the settings it runs with.
     dispatchers: dict[str, tuple[asyncio.Task[None], Channel]] = field(default_factory=dict)
-    http: Any = None
+    channels_running: bool = False
 
 
 def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
@@ -309,20 +308,20 @@ async def follow_roster(routing: Routing) -> None:
 
 async def run_channels(routing: Routing) -> None:
     """Deliver alerts on every channel of the roster in force (and of later rosters)."""
-    async with aiohttp.ClientSession() as http:
-        routing.http = http
-        _start_dispatchers(routing)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            for task, _ in routing.dispatchers.values():
-                task.cancel()
+    routing.channels_running = True
+    _start_dispatchers(routing)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        routing.channels_running = False
+        for task, _ in routing.dispatchers.values():
+            task.cancel()
 
 
 def _start_dispatchers(routing: Routing) -> None:
     """A delivery task for each channel of the roster in force: started for a new channel,
     restarted for one whose settings changed (or whose task died), stopped for one gone."""
-    if routing.http is None:
+    if not routing.channels_running:
         return
     kinds = channel_types()
     wanted = routing.roster.roster.channels
@@ -342,7 +341,7 @@ def _start_dispatchers(routing: Routing) -> None:
                               routing.consumer_name,
                               int(routing.settings.routing_takeover_seconds * 1000))
         dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
-                                routing.http, functools.partial(_set_aside, routing))
+                                functools.partial(_set_aside, routing))
         task = supervised(f"alerts:{name}", functools.partial(run_dispatcher, dispatcher))
         routing.dispatchers[name] = (asyncio.create_task(task), config)
 
