@@ -34,6 +34,7 @@ from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
 from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
+from routing.persistence import redis_persistence
 from routing.policy import Lead, assign, route, team_for
 from routing.roster import ROSTER_KEY, Channel, CompiledRoster, RosterError, from_published
 from routing.sla import BREACH, Timer, announcements, states_for, step
@@ -49,6 +50,9 @@ log = logging.getLogger("leadscore.routing")
 NEW_GROUP_LOOKBACK = 300.0
 #: How often the watchdog and the queue gauges look.
 SLA_TICK, GAUGE_TICK = 0.25, 10.0
+#: How often a worker looks whether Redis restarted, and the key of its warning in
+#: `Routing.warnings`.
+PERSISTENCE_TICK, PERSISTENCE = 5.0, "redis"
 #: A routing task that failed starts again after this long, doubling up to the second
 #: (and back to the first once it has run that long).
 RESTART_FIRST, RESTART_MAX = 1.0, 60.0
@@ -69,13 +73,16 @@ class Routing:
     #: Each channel's delivery task, and the settings it runs with.
     dispatchers: dict[str, tuple[asyncio.Task[None], Channel]] = field(default_factory=dict)
     channels_running: bool = False
+    #: What the worker's `/readyz` says though it changes nothing of its answer, by topic
+    #: (the worker's `Health.warnings`).
+    warnings: dict[str, str] = field(default_factory=dict)
 
 
 def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
     """The coroutines of the routing stage, for the worker to run; none of them ever ends
     (see `supervised`)."""
     tasks = [route_promotions, publish_outbox, watch_sla, follow_roster, gauge_queues,
-             run_channels]
+             run_channels, watch_persistence]
     return [supervised(task.__name__, functools.partial(task, routing)) for task in tasks]
 
 
@@ -358,6 +365,33 @@ async def gauge_queues(routing: Routing) -> None:
         except RedisError as error:
             redis_down(error)
         await asyncio.sleep(GAUGE_TICK)
+
+
+async def watch_persistence(routing: Routing) -> None:
+    """Warn, at start and whenever Redis comes back (a reconnection, a new run id), when
+    Redis would lose routing's state on a restart (`routing.persistence`); say loudly when
+    one that kept nothing did restart."""
+    checked: str | None = None  # the run id of the Redis checked last
+    due = True  # at start, and once Redis failed us
+    while True:
+        try:
+            run_id, warning = await redis_persistence(routing.redis)
+            if due or run_id != checked:
+                if warning and checked is not None and run_id != checked:
+                    log.error("routing: Redis restarted without persistence: routing's state "
+                              "written before is lost", extra={"warning": warning})
+                elif warning:
+                    log.warning("routing: Redis does not persist routing's state",
+                                extra={"warning": warning})
+            checked, due = run_id, False
+            if warning:
+                routing.warnings[PERSISTENCE] = warning
+            else:
+                routing.warnings.pop(PERSISTENCE, None)
+        except RedisError as error:
+            due = True
+            redis_down(error)
+        await asyncio.sleep(PERSISTENCE_TICK)
 
 
 async def _retrying_redis(attempt: Any) -> Any:

@@ -172,7 +172,16 @@ class StreamReader:
     """One consumer of a routing stream (alerts of a channel, routing's decision outbox) in
     its group. Each read returns new entries and, every quarter of the takeover time, those
     a dead consumer left pending longer than it; entries older than a day are trimmed. A
-    stream Redis lost (restarted without its data) is made again."""
+    stream Redis lost (restarted without its data) is made again.
+
+    A reader takes nothing over until Redis has answered it for a whole takeover time (since
+    it started, and since Redis last failed it). Redis counts an entry's idle time through
+    an outage, while its holder can neither acknowledge it nor claim it again: taken over
+    the moment Redis is back, an alert delivered just before the outage, its acknowledgement
+    still being retried, was delivered again. Every worker sees the outage end at about the
+    same time, and a live holder acknowledges or claims its entries again within a quarter
+    of the takeover time once Redis answers (`routing.dispatch`): so after a takeover time
+    only the entries of dead holders are idle enough to take."""
 
     redis: Redis
     stream: str
@@ -180,12 +189,15 @@ class StreamReader:
     consumer: str
     takeover_ms: int
     next_claim: float = 0.0
+    #: When Redis began answering this reader (monotonic; None: it has just failed it).
+    answering_since: float | None = None
 
     async def start(self) -> None:
         """Make the group if missing; waits while Redis is down, or full and the group
         missing. A full Redis refuses `XGROUP CREATE` even for a group that exists, but
         reads and acknowledges in an existing group: alerts queued before still go out."""
         while True:
+            self.answering_since = None
             try:
                 await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
                 return
@@ -218,13 +230,17 @@ class StreamReader:
                 raise
             await self.start()
         except RedisError as error:
+            self.answering_since = None
             redis_down(error)
             await asyncio.sleep(1.0)
         return []
 
     async def _read(self, count: int, block_ms: int) -> list[tuple[str, dict[bytes, bytes]]]:
         entries: list[Any] = []
-        if time.monotonic() >= self.next_claim:
+        now = time.monotonic()
+        if self.answering_since is None:
+            self.answering_since = now  # (reset if this read fails)
+        if now >= self.next_claim and now - self.answering_since >= self.takeover_ms / 1000:
             claimed: Any = await self.redis.xautoclaim(
                 self.stream, self.group, self.consumer, self.takeover_ms, "0-0", count=count)
             entries += [entry for entry in claimed[1] if entry[1]]
@@ -243,6 +259,7 @@ class StreamReader:
                 await self.redis.xack(self.stream, self.group, *entries)
                 return
             except RedisError as error:
+                self.answering_since = None
                 redis_down(error)
                 await asyncio.sleep(1.0)
 

@@ -13,7 +13,7 @@ server asks the broker, then calls `status` with the time and the answer passed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -25,6 +25,9 @@ class Health:
     member: bool = False
     #: Partitions whose tables are being restored; None until the first assignment.
     restoring: int | None = None
+    #: What the probes' answers list though it changes neither (a Redis that does not
+    #: persist routing's state), by topic; other stages write them.
+    warnings: dict[str, str] = field(default_factory=dict)
 
 
 def status(

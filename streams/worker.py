@@ -104,7 +104,7 @@ async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | Non
     if roster is not None:
         redis = Redis.from_url(settings.redis_url)
         routing = Routing(settings, roster, redis, Store(redis, settings.app_id), producer,
-                          pipeline.topics)
+                          pipeline.topics, warnings=pipeline.health.warnings)
     runner = await start_web(pipeline, queue_routes(routing) if routing else [])
     coroutines = [run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline),
                   collect_garbage(),

@@ -44,6 +44,8 @@ class Webhook:
     answers: list[int] = field(default_factory=list)
     hanging: set[str] = field(default_factory=set)
     failing: set[str] = field(default_factory=set)
+    #: Seconds every answer takes.
+    delay: float = 0.0
     #: Requests left hanging, and answered 500, so far.
     hung: int = 0
     failed: int = 0
@@ -64,6 +66,7 @@ def webhook_receiver(secret: str) -> Iterator[Webhook]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             text = body.decode(errors="replace")
+            receiver.stopping.wait(receiver.delay)
             if any(mark in text for mark in receiver.hanging):
                 with receiver.lock:
                     receiver.hung += 1

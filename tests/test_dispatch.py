@@ -3,26 +3,36 @@ broker, real receivers): routing waits out a full Redis without taking scoring d
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from leadscore.infra.broker import Broker
 from routing.dispatch import GROUP, PER_REP, alerts_stream
-from routing.store import prefix
+from routing.persistence import UNKNOWN, persistence_warning
+from routing.store import StreamReader, prefix
 from streams.topics import topics_of
 from tests.live import persistent_redis, reading, running_worker, wait_for
 from tests.receivers import EVERY, Mailbox, Webhook, webhook_receiver
 from tests.test_routing_live import (
     CALM,
     SECRET,
+    alerted_once,
     post_batches,
     post_forms,
     receivers,  # noqa: F401 (a fixture)
     roster,
     routing_settings,
+    unexplained_repeats,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -142,3 +152,105 @@ def test_a_failing_slack_message_waits_its_backoff_out_of_the_line(
             wait_for(lambda: len(slack.delivered()) >= 3, 60,
                      lambda: f"{len(slack.delivered())} of rep good's 3 messages; "
                      f"log:\n{worker.log()[-3000:]}")
+
+
+def test_alerts_in_flight_through_a_redis_outage_longer_than_the_takeover_come_once(
+    broker: Broker, unique: str, tmp_path: Path, receivers: tuple[Webhook, Mailbox],  # noqa: F811
+) -> None:
+    webhook, mailbox = receivers
+    webhook.delay = 0.5  # many deliveries under way when Redis dies, to be acknowledged
+    with persistent_redis(tmp_path / "redis") as server:
+        settings = routing_settings(broker, server.url, unique, tmp_path,
+                                    roster(webhook, mailbox, channels="hook", sla=CALM))
+        settings = settings.model_copy(update={"routing_takeover_seconds": 2.0})
+        emails = [f"out{n}@acme.example" for n in range(300)]
+        with running_worker(settings, tmp_path / "a.log") as first, \
+                running_worker(settings, tmp_path / "b.log") as second:
+            post_batches(first, emails[:150], size=10)
+            post_batches(second, emails[150:], size=10)
+            wait_for(lambda: len(webhook.delivered()) >= 40, 60, lambda: first.log()[-2000:])
+            server.kill()  # mid-stream: deliveries under way, acknowledgements to come
+            time.sleep(4 * settings.routing_takeover_seconds)
+            server.start()
+            wait_for(lambda: len({i.body["id"] for i in webhook.delivered()}) >= 300, 120,
+                     lambda: f"{len(webhook.delivered())} alerts; log:\n{first.log()[-3000:]}")
+            time.sleep(3 * settings.routing_takeover_seconds)  # a repeat would come by now
+            logs = [first.log(), second.log()]
+    alerted_once(webhook, 300)
+    assert unexplained_repeats(webhook, logs) == set()
+
+
+async def test_a_reader_takes_over_an_entry_only_once_redis_has_answered_it_for_the_takeover(
+    tmp_path: Path,
+) -> None:
+    """An entry whose holder could not acknowledge it through an outage is idle in Redis,
+    but not abandoned: the holder gets a takeover time after the outage to acknowledge it."""
+    with persistent_redis(tmp_path / "redis") as server:
+        client = AsyncRedis.from_url(server.url)
+        takeover = 1000
+
+        def reader(consumer: str) -> StreamReader:
+            return StreamReader(client, "s", "g", consumer, takeover)
+
+        holder, other = reader("holder"), reader("other")
+        await holder.start()
+        await other.start()
+        await client.xadd("s", {"alert": "1"})
+        [(entry, _)] = await holder.read(10, block_ms=100)
+        server.kill()  # the holder delivered it and is retrying its acknowledgement
+        assert await other.read(10, block_ms=100) == []  # (Redis down)
+        time.sleep(3 * takeover / 1000)
+        server.start()
+        assert await other.read(10, block_ms=100) == []  # idle for 3 s, yet not taken
+        await holder.done(entry)
+        await asyncio.sleep(2 * takeover / 1000)
+        assert await other.read(10, block_ms=100) == []  # acknowledged meanwhile: never taken
+
+        await client.xadd("s", {"alert": "2"})
+        [(abandoned, _)] = await holder.read(10, block_ms=100)  # and the holder dies
+        found: list[str] = []
+        while not found:
+            found = [entry for entry, _ in await other.read(10, block_ms=100)]
+        assert found == [abandoned]
+        await client.aclose()
+
+
+def test_what_a_redis_without_persistence_is_warned_of() -> None:
+    assert persistence_warning({"appendonly": "yes", "save": ""}, {}) is None
+    snapshots = persistence_warning({"appendonly": "no", "save": "3600 1"}, {})
+    assert snapshots and "only snapshots (save 3600 1" in snapshots
+    nothing = persistence_warning({"appendonly": "no", "save": ""}, {})
+    assert nothing and nothing.startswith("Redis has no persistence")
+    # CONFIG refused to an ACL user: INFO persistence tells.
+    assert persistence_warning(None, {"aof_enabled": 1}) is None
+    assert "no append-only file" in (persistence_warning(None, {"aof_enabled": 0}) or "")
+    assert persistence_warning(None, {}) == UNKNOWN
+
+
+def test_a_worker_on_a_redis_without_persistence_warns_and_its_probes_say_so(
+    broker: Broker, unique: str, tmp_path: Path, receivers: tuple[Webhook, Mailbox],  # noqa: F811
+) -> None:
+    webhook, mailbox = receivers
+    with persistent_redis(tmp_path / "redis") as server:
+        client = redis.Redis.from_url(server.url)
+        client.config_set("appendonly", "no")
+        settings = routing_settings(broker, server.url, unique, tmp_path,
+                                    roster(webhook, mailbox, channels="hook", sla=CALM))
+        with running_worker(settings, tmp_path / "worker.log") as worker:
+            wait_for(lambda: "routing: Redis does not persist" in worker.log(), 30, worker.log)
+            assert "Redis has no persistence" in worker.log()
+            for probe in ("healthz", "readyz"):
+                status, body = http_get_status(f"{worker.base_url}/{probe}")
+                assert [w for w in body["warnings"] if "no persistence" in w], (status, body)
+            client.config_set("appendonly", "yes")
+            wait_for(lambda: not http_get_status(f"{worker.base_url}/readyz")[1]["warnings"],
+                     30, worker.log)
+        client.close()
+
+
+def http_get_status(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read())
