@@ -42,7 +42,7 @@ log = logging.getLogger("leadscore.alerts")
 GROUP = "dispatch"
 #: Backoff: the first retry waits up to this long, doubling up to `MAX_BACKOFF`.
 FIRST_BACKOFF, MAX_BACKOFF = 1.0, 300.0
-#: An alert not delivered this long after its first attempt is given up (and counted).
+#: An alert not delivered this long after it was queued is given up (and counted).
 GIVE_UP_AFTER = 24 * 3600.0
 #: Attempts under way at once: per channel, and per rep of a channel.
 IN_FLIGHT, PER_REP = 64, 8
@@ -145,8 +145,7 @@ def _alert(fields: dict[bytes, bytes]) -> Alert | None:
 
 
 async def _deliver(dispatcher: Dispatcher, entry: str, alert: Alert) -> None:
-    """Try until delivered or gone."""
-    first = time.monotonic()
+    """Try until delivered, gone or too old."""
     attempt = 0
     try:
         while True:
@@ -158,7 +157,7 @@ async def _deliver(dispatcher: Dispatcher, entry: str, alert: Alert) -> None:
                         max(0.0, time.time() - alert["received_at"] / 1000))
                 await dispatcher.reader.done(entry)
                 return
-            if isinstance(outcome, Gone) or time.monotonic() - first > GIVE_UP_AFTER:
+            if isinstance(outcome, Gone) or too_old(entry, time.time()):
                 reason = outcome.reason
                 metrics.ALERTS.labels(dispatcher.name, "gone" if isinstance(outcome, Gone)
                                       else "failed").inc()
@@ -193,6 +192,14 @@ async def _attempt(dispatcher: Dispatcher, alert: Alert) -> Outcome:
             return Retry(f"{type(error).__name__}: {error}")
         finally:
             dispatcher.attempting -= 1
+
+
+def too_old(entry: str, now: float) -> bool:
+    """Whether an alert that failed is given up at `now` (epoch seconds): its age counts
+    from when it was queued, the millisecond time of its stream entry id, whichever worker
+    tries it and however often workers restarted."""
+    queued_ms = int(entry.partition("-")[0])
+    return now * 1000 - queued_ms > GIVE_UP_AFTER * 1000
 
 
 def backoff(attempt: int) -> float:

@@ -17,12 +17,24 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 
 from leadscore.infra.broker import Broker
-from routing.dispatch import GROUP, PER_REP, alerts_stream
+from routing.alerts import channel_types
+from routing.dispatch import (
+    GIVE_UP_AFTER,
+    GROUP,
+    PER_REP,
+    Dispatcher,
+    alerts_stream,
+    run_dispatcher,
+    too_old,
+)
+from routing.metrics import ALERTS
 from routing.persistence import UNKNOWN, persistence_warning
+from routing.roster import Channel
 from routing.store import StreamReader, prefix
 from streams.topics import topics_of
 from tests.live import persistent_redis, reading, running_worker, wait_for
 from tests.receivers import EVERY, Mailbox, Webhook, webhook_receiver
+from tests.test_alert_channels import the_alert
 from tests.test_routing_live import (
     CALM,
     SECRET,
@@ -254,3 +266,46 @@ def http_get_status(url: str) -> tuple[int, Any]:
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, orjson.loads(error.read())
+
+
+def test_an_alert_is_given_up_by_its_age_since_it_was_queued() -> None:
+    queued = 1_700_000_000.0
+    entry = f"{int(queued * 1000)}-3"
+    assert not too_old(entry, queued + GIVE_UP_AFTER - 1)
+    assert too_old(entry, queued + GIVE_UP_AFTER + 1)
+
+
+async def test_an_alert_queued_over_a_day_ago_is_given_up_after_its_first_failure(
+    redis_url: str, unique: str,
+) -> None:
+    """Whoever picks it up, however recently it started: the day counts from the queueing."""
+    client = AsyncRedis.from_url(redis_url)
+    p = prefix(unique)
+    stream = alerts_stream(p, "hook")
+    old = f"{int((time.time() - GIVE_UP_AFTER - 60) * 1000)}-0"
+    sent = the_alert()
+    await client.xadd(stream, {"id": sent["id"], "alert": orjson.dumps(sent)}, id=old)
+    with webhook_receiver(SECRET) as hook:
+        hook.failing = {EVERY}
+        reader = StreamReader(client, stream, GROUP, "me", 30_000)
+        dispatcher = Dispatcher("hook", Channel(type="webhook", url=hook.url),
+                                channel_types()["webhook"], reader, p, set_aside=_no_letters)
+        failed = ALERTS.labels("hook", "failed")
+        before = failed._value.get()
+        await reader.start()
+        task = asyncio.create_task(run_dispatcher(dispatcher))
+        try:
+            async with asyncio.timeout(30):  # (else still retried, for a day)
+                while not hook.failed or (await client.xpending(stream, GROUP))["pending"]:
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert hook.failed == 1  # tried once, then given up: not retried for another day
+    assert failed._value.get() == before + 1
+    await client.aclose()
+
+
+async def _no_letters(dead: Any) -> None:
+    raise AssertionError(f"set aside: {dead}")
