@@ -72,6 +72,8 @@ class Dispatcher:
     rep_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     attempting: int = 0
     last_sent: float = 0.0
+    #: Whether its last attempt failed (and none succeeded since).
+    failing: bool = False
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.width)
@@ -150,6 +152,7 @@ async def _deliver(dispatcher: Dispatcher, entry: str, alert: Alert) -> None:
     try:
         while True:
             outcome = await _attempt(dispatcher, alert)
+            dispatcher.failing = not isinstance(outcome, Delivered)
             if isinstance(outcome, Delivered):
                 metrics.ALERTS.labels(dispatcher.name, "delivered").inc()
                 if alert["kind"] == "new_lead" and alert["received_at"]:

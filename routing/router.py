@@ -70,8 +70,9 @@ class Routing:
     producer: AIOKafkaProducer
     topics: Topics
     consumer_name: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
-    #: Each channel's delivery task, and the settings it runs with.
-    dispatchers: dict[str, tuple[asyncio.Task[None], Channel]] = field(default_factory=dict)
+    #: Each channel's delivery task, the settings it runs with, and its deliveries.
+    dispatchers: dict[str, tuple[asyncio.Task[None], Channel, Dispatcher]] = field(
+        default_factory=dict)
     channels_running: bool = False
     #: What the worker's `/readyz` says though it changes nothing of its answer, by topic
     #: (the worker's `Health.warnings`).
@@ -82,7 +83,7 @@ def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
     """The coroutines of the routing stage, for the worker to run; none of them ever ends
     (see `supervised`)."""
     tasks = [route_promotions, publish_outbox, watch_sla, follow_roster, gauge_queues,
-             run_channels, watch_persistence]
+             gauge_alerts, run_channels, watch_persistence]
     return [supervised(task.__name__, functools.partial(task, routing)) for task in tasks]
 
 
@@ -321,7 +322,7 @@ async def run_channels(routing: Routing) -> None:
         await asyncio.Event().wait()
     finally:
         routing.channels_running = False
-        for task, _ in routing.dispatchers.values():
+        for task, _, _ in routing.dispatchers.values():
             task.cancel()
 
 
@@ -350,7 +351,7 @@ def _start_dispatchers(routing: Routing) -> None:
         dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
                                 functools.partial(_set_aside, routing))
         task = supervised(f"alerts:{name}", functools.partial(run_dispatcher, dispatcher))
-        routing.dispatchers[name] = (asyncio.create_task(task), config)
+        routing.dispatchers[name] = (asyncio.create_task(task), config, dispatcher)
 
 
 async def gauge_queues(routing: Routing) -> None:
@@ -362,6 +363,30 @@ async def gauge_queues(routing: Routing) -> None:
                 for queue in ("fast", "standard"):
                     depth = await routing.store.queue_depth(reps, queue)
                     metrics.QUEUE_DEPTH.labels(team, queue).set(depth)
+        except RedisError as error:
+            redis_down(error)
+        await asyncio.sleep(GAUGE_TICK)
+
+
+async def gauge_alerts(routing: Routing) -> None:
+    """Alerts waiting on each channel of the roster, the oldest one's age, and those stuck
+    on a channel this worker cannot deliver on."""
+    while True:
+        try:
+            kinds = channel_types()
+            for name, config in routing.roster.roster.channels.items():
+                reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name),
+                                      GROUP, routing.consumer_name, 0)
+                waiting, oldest = await reader.backlog()
+                metrics.ALERTS_WAITING.labels(name).set(waiting)
+                metrics.OLDEST_ALERT.labels(name).set(
+                    0 if oldest is None else max(0.0, time.time() - oldest / 1000))
+                running = routing.dispatchers.get(name)
+                stuck = "not installed" if config.type not in kinds else \
+                    "failing" if running and running[2].failing else None
+                for reason in ("not installed", "failing"):
+                    metrics.ALERTS_STUCK.labels(name, reason).set(
+                        waiting if reason == stuck else 0)
         except RedisError as error:
             redis_down(error)
         await asyncio.sleep(GAUGE_TICK)

@@ -252,6 +252,26 @@ class StreamReader:
             entries += found
         return [(_text(entry_id), fields) for entry_id, fields in entries]
 
+    async def backlog(self) -> tuple[int, int | None]:
+        """Entries not acknowledged yet (read or not), and when the oldest of them was
+        queued (epoch ms; None: none waits)."""
+        try:
+            groups: Any = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:  # no such stream: nothing was ever queued
+            return 0, None
+        group = next((g for g in groups if _text(g["name"]) == self.group), None)
+        if group is None:  # never read: every entry waits
+            after, waiting = "-", await self.redis.xlen(self.stream)
+        else:
+            after = "(" + _text(group["last-delivered-id"])
+            waiting = int(group["pending"]) + int(group.get("lag") or 0)
+        first: Any = await self.redis.xrange(self.stream, min=after, count=1)
+        oldest = [int(_text(entry_id).partition("-")[0]) for entry_id, _ in first]
+        if group is not None and int(group["pending"]):
+            summary: Any = await self.redis.xpending(self.stream, self.group)
+            oldest.append(int(_text(summary["min"]).partition("-")[0]))
+        return waiting, min(oldest, default=None)
+
     async def done(self, *entries: str) -> None:
         """Acknowledge entries; while Redis is down, keep trying (else they come again)."""
         while True:

@@ -309,3 +309,49 @@ async def test_an_alert_queued_over_a_day_ago_is_given_up_after_its_first_failur
 
 async def _no_letters(dead: Any) -> None:
     raise AssertionError(f"set aside: {dead}")
+
+
+async def test_the_backlog_counts_alerts_read_or_not_and_dates_the_oldest(
+    redis_url: str, unique: str,
+) -> None:
+    client = AsyncRedis.from_url(redis_url)
+    stream = alerts_stream(prefix(unique), "hook")
+    reader = StreamReader(client, stream, GROUP, "me", 30_000)
+    assert await reader.backlog() == (0, None)
+    for ms in (1000, 2000, 3000):
+        await client.xadd(stream, {"alert": b"{}"}, id=f"{ms}-0")
+    assert await reader.backlog() == (3, 1000)  # no group yet: nobody read any
+    await reader.start()
+    read: Any = await client.xreadgroup(GROUP, "me", {stream: ">"}, count=1)
+    [(_, [(first, _)])] = read
+    assert await reader.backlog() == (3, 1000)  # one read, not acknowledged; two unread
+    await reader.done(first.decode())
+    assert await reader.backlog() == (2, 2000)
+    await client.xreadgroup(GROUP, "me", {stream: ">"}, count=2)
+    assert await reader.backlog() == (2, 2000)
+    await reader.done("2000-0", "3000-0")
+    assert await reader.backlog() == (0, None)
+    await client.aclose()
+
+
+def test_the_metrics_show_waiting_alerts_their_age_and_a_failing_channel(
+    broker: Broker, redis_url: str, unique: str, tmp_path: Path,
+    receivers: tuple[Webhook, Mailbox],  # noqa: F811
+) -> None:
+    webhook, mailbox = receivers
+    webhook.failing = {EVERY}
+    settings = routing_settings(broker, redis_url, unique, tmp_path,
+                                roster(webhook, mailbox, channels="hook", sla=CALM))
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        post_forms(worker, ["waits@acme.example"])
+
+        def metric(line: str) -> float | None:
+            text = urllib.request.urlopen(f"{worker.base_url}/metrics", timeout=5).read()
+            found = [row for row in text.decode().splitlines() if row.startswith(line + " ")]
+            return float(found[0].split()[-1]) if found else None
+
+        wait_for(lambda: metric('leadscore_alerts_stuck{channel="hook",reason="failing"}')
+                 == 1, 60, worker.log)
+        assert metric('leadscore_alerts_waiting{channel="hook"}') == 1
+        assert (metric('leadscore_alerts_oldest_waiting_seconds{channel="hook"}') or 0) > 0
+        assert metric('leadscore_alerts_stuck{channel="hook",reason="not installed"}') == 0
