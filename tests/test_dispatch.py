@@ -27,9 +27,10 @@ from routing.dispatch import (
     run_dispatcher,
     too_old,
 )
-from routing.metrics import ALERTS
+from routing.metrics import ALERTS, TASK_RESTARTS
 from routing.persistence import UNKNOWN, persistence_warning
 from routing.roster import Channel
+from routing.router import supervised
 from routing.store import StreamReader, prefix
 from streams.topics import topics_of
 from tests.live import persistent_redis, reading, running_worker, wait_for
@@ -355,3 +356,32 @@ def test_the_metrics_show_waiting_alerts_their_age_and_a_failing_channel(
         assert metric('leadscore_alerts_waiting{channel="hook"}') == 1
         assert (metric('leadscore_alerts_oldest_waiting_seconds{channel="hook"}') or 0) > 0
         assert metric('leadscore_alerts_stuck{channel="hook",reason="not installed"}') == 0
+
+
+async def test_a_routing_task_that_fails_is_logged_counted_and_started_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runs: list[int] = []
+    again = asyncio.Event()
+
+    async def task() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            raise KeyError("a bug of ours")
+        again.set()
+        await asyncio.Event().wait()
+
+    restarts = TASK_RESTARTS.labels("flaky")
+    before = restarts._value.get()
+    running = asyncio.create_task(supervised("flaky", task))
+    try:
+        async with asyncio.timeout(30):
+            await again.wait()
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert runs == [0, 1] and restarts._value.get() == before + 1
+    [record] = [r for r in caplog.records if r.getMessage().startswith("routing: a task")]
+    assert record.levelname == "ERROR" and record.exc_info and "a bug of ours" in str(
+        record.exc_info[1])
