@@ -17,6 +17,19 @@ ALERTS = Counter(
     "leadscore_alerts_total", "Alert deliveries by channel and outcome "
     "(delivered, retried, gone, failed)", ["channel", "outcome"],
 )
+ALERTS_WAITING = Gauge(
+    "leadscore_alerts_waiting", "Alerts queued and not delivered (nor given up) yet, by "
+    "channel", ["channel"],
+)
+OLDEST_ALERT = Gauge(
+    "leadscore_alerts_oldest_waiting_seconds", "Age of the oldest alert waiting, by channel "
+    "(0: none waits)", ["channel"],
+)
+ALERTS_STUCK = Gauge(
+    "leadscore_alerts_stuck", "Alerts waiting for a channel that cannot deliver on this "
+    "worker, by channel and reason: 'not installed' (no plugin of its type here), "
+    "'failing' (its last attempt failed, and none succeeded since)", ["channel", "reason"],
+)
 QUEUE_DEPTH = Gauge("leadscore_queue_depth", "Leads waiting in reps' queues", ["team", "queue"])
 SLA_BREACHES = Counter("leadscore_sla_breaches_total", "SLA deadlines passed", ["track"])
 ASSIGNMENTS = Counter(
@@ -35,3 +48,7 @@ NOBODY_ELIGIBLE = Counter(
     "the first rep to come on shift)", ["team", "chosen"],
 )
 
+TASK_RESTARTS = Counter(
+    "leadscore_routing_task_restarts_total", "Routing tasks that failed (or ended) and were "
+    "started again, by task (alerts:<channel> for a channel's deliveries)", ["task"],
+)

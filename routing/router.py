@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -36,6 +35,7 @@ from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
 from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
+from routing.persistence import redis_persistence
 from routing.policy import (
     Lead,
     assign,
@@ -75,6 +75,12 @@ NEW_GROUP_LOOKBACK = 300.0
 SLA_TICK, GAUGE_TICK, STRANDED_TICK = 0.25, 10.0, 60.0
 #: Leads read at a time from the queue of a rep whose leads are handed over.
 HAND_OVER_PAGE = 200
+#: How often a worker looks whether Redis restarted, and the key of its warning in
+#: `Routing.warnings`.
+PERSISTENCE_TICK, PERSISTENCE = 5.0, "redis"
+#: A routing task that failed starts again after this long, doubling up to the second
+#: (and back to the first once it has run that long).
+RESTART_FIRST, RESTART_MAX = 1.0, 60.0
 
 
 @dataclass
@@ -91,16 +97,42 @@ class Routing:
     consumer_name: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     #: Set when a new roster is put in force: its reps' leads are looked at again.
     roster_changed: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Each channel's delivery task, and the settings it runs with.
-    dispatchers: dict[str, tuple[asyncio.Task[None], Channel]] = field(default_factory=dict)
-    http: Any = None
+    #: Each channel's delivery task, the settings it runs with, and its deliveries.
+    dispatchers: dict[str, tuple[asyncio.Task[None], Channel, Dispatcher]] = field(
+        default_factory=dict)
+    channels_running: bool = False
+    #: What the worker's `/readyz` says though it changes nothing of its answer, by topic
+    #: (the worker's `Health.warnings`).
+    warnings: dict[str, str] = field(default_factory=dict)
 
 
 def routing_tasks(routing: Routing) -> list[Coroutine[Any, Any, None]]:
-    """The coroutines of the routing stage, for the worker to run."""
-    return [route_promotions(routing), publish_outbox(routing), watch_sla(routing),
-            follow_roster(routing), hand_over_stranded(routing), gauge_queues(routing),
-            run_channels(routing)]
+    """The coroutines of the routing stage, for the worker to run; none of them ever ends
+    (see `supervised`)."""
+    tasks = [route_promotions, publish_outbox, watch_sla, follow_roster, hand_over_stranded,
+             gauge_queues, gauge_alerts, run_channels, watch_persistence]
+    return [supervised(task.__name__, functools.partial(task, routing)) for task in tasks]
+
+
+async def supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a routing task for good. Scoring and ingest run beside routing on the worker and
+    must not stop with it: a routing task that fails (a bug of ours, an answer of Redis we
+    did not expect) is logged with its traceback, counted, and started again after a
+    backoff, so a bug is seen and a lasting one does not spin."""
+    pause = RESTART_FIRST
+    while True:
+        started = time.monotonic()
+        try:
+            await run()
+            log.error("routing: a task ended; restarting it",
+                      extra={"task": name, "in_seconds": pause})
+        except Exception:
+            log.exception("routing: a task failed; restarting it",
+                          extra={"task": name, "in_seconds": pause})
+        metrics.TASK_RESTARTS.labels(name).inc()
+        await asyncio.sleep(pause)
+        pause = RESTART_FIRST if time.monotonic() - started > RESTART_MAX + pause else \
+            min(pause * 2, RESTART_MAX)
 
 
 async def route_promotions(routing: Routing) -> None:
@@ -430,20 +462,20 @@ async def _hand_over(roster: CompiledRoster, store: Store, lead_id: str, rep: st
 
 async def run_channels(routing: Routing) -> None:
     """Deliver alerts on every channel of the roster in force (and of later rosters)."""
-    async with aiohttp.ClientSession() as http:
-        routing.http = http
-        _start_dispatchers(routing)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            for task, _ in routing.dispatchers.values():
-                task.cancel()
+    routing.channels_running = True
+    _start_dispatchers(routing)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        routing.channels_running = False
+        for task, _, _ in routing.dispatchers.values():
+            task.cancel()
 
 
 def _start_dispatchers(routing: Routing) -> None:
     """A delivery task for each channel of the roster in force: started for a new channel,
     restarted for one whose settings changed (or whose task died), stopped for one gone."""
-    if routing.http is None:
+    if not routing.channels_running:
         return
     kinds = channel_types()
     wanted = routing.roster.roster.channels
@@ -463,8 +495,9 @@ def _start_dispatchers(routing: Routing) -> None:
                               routing.consumer_name,
                               int(routing.settings.routing_takeover_seconds * 1000))
         dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
-                                routing.http, functools.partial(_set_aside, routing))
-        routing.dispatchers[name] = (asyncio.create_task(run_dispatcher(dispatcher)), config)
+                                functools.partial(_set_aside, routing))
+        task = supervised(f"alerts:{name}", functools.partial(run_dispatcher, dispatcher))
+        routing.dispatchers[name] = (asyncio.create_task(task), config, dispatcher)
 
 
 async def gauge_queues(routing: Routing) -> None:
@@ -484,6 +517,57 @@ async def gauge_queues(routing: Routing) -> None:
         except RedisError as error:
             redis_down(error)
         await asyncio.sleep(GAUGE_TICK)
+
+
+async def gauge_alerts(routing: Routing) -> None:
+    """Alerts waiting on each channel of the roster, the oldest one's age, and those stuck
+    on a channel this worker cannot deliver on."""
+    while True:
+        try:
+            kinds = channel_types()
+            for name, config in routing.roster.roster.channels.items():
+                reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name),
+                                      GROUP, routing.consumer_name, 0)
+                waiting, oldest = await reader.backlog()
+                metrics.ALERTS_WAITING.labels(name).set(waiting)
+                metrics.OLDEST_ALERT.labels(name).set(
+                    0 if oldest is None else max(0.0, time.time() - oldest / 1000))
+                running = routing.dispatchers.get(name)
+                stuck = "not installed" if config.type not in kinds else \
+                    "failing" if running and running[2].failing else None
+                for reason in ("not installed", "failing"):
+                    metrics.ALERTS_STUCK.labels(name, reason).set(
+                        waiting if reason == stuck else 0)
+        except RedisError as error:
+            redis_down(error)
+        await asyncio.sleep(GAUGE_TICK)
+
+
+async def watch_persistence(routing: Routing) -> None:
+    """Warn, at start and whenever Redis comes back (a reconnection, a new run id), when
+    Redis would lose routing's state on a restart (`routing.persistence`); say loudly when
+    one that kept nothing did restart."""
+    checked: str | None = None  # the run id of the Redis checked last
+    due = True  # at start, and once Redis failed us
+    while True:
+        try:
+            run_id, warning = await redis_persistence(routing.redis)
+            if due or run_id != checked:
+                if warning and checked is not None and run_id != checked:
+                    log.error("routing: Redis restarted without persistence: routing's state "
+                              "written before is lost", extra={"warning": warning})
+                elif warning:
+                    log.warning("routing: Redis does not persist routing's state",
+                                extra={"warning": warning})
+            checked, due = run_id, False
+            if warning:
+                routing.warnings[PERSISTENCE] = warning
+            else:
+                routing.warnings.pop(PERSISTENCE, None)
+        except RedisError as error:
+            due = True
+            redis_down(error)
+        await asyncio.sleep(PERSISTENCE_TICK)
 
 
 async def _retrying_redis(attempt: Any) -> Any:

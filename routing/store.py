@@ -17,6 +17,7 @@ Every key starts with `{<app_id>}:`; the braces keep all of them in one cluster 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -27,7 +28,7 @@ from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from leadscore.decisions import FAST_TRACK, Decision
 from routing.policy import Loads, Rotation, load_periods
@@ -168,16 +169,23 @@ return {'ok'}
 """
 
 
-_down_since: list[float] = []
+#: When each kind of trouble (unavailable, full) was last said.
+_said_at: dict[bool, float] = {}
 
 
 def redis_down(error: Exception) -> None:
-    """Say, once per 30 s, that Redis does not answer: routing waits and retries."""
+    """Say, once per 30 s, that Redis does not answer or refuses writes (it is at its
+    `maxmemory`): routing waits and retries."""
+    full = isinstance(error, OutOfMemoryError)
     now = time.monotonic()
-    if not _down_since or now - _down_since[0] > 30:
-        _down_since[:] = [now]
-        log.warning("routing: Redis unavailable, leads wait; retrying",
-                    extra={"error": repr(error)})
+    if now - _said_at.get(full, -60.0) > 30:
+        _said_at[full] = now
+        if full:
+            log.warning("routing: Redis is full (maxmemory) and refuses writes, leads wait; "
+                        "retrying", extra={"error": repr(error)})
+        else:
+            log.warning("routing: Redis unavailable, leads wait; retrying",
+                        extra={"error": repr(error)})
 
 
 #: Entries a stream keeps once read, for looking into: a day.
@@ -189,7 +197,16 @@ class StreamReader:
     """One consumer of a routing stream (alerts of a channel, routing's decision outbox) in
     its group. Each read returns new entries and, every quarter of the takeover time, those
     a dead consumer left pending longer than it; entries older than a day are trimmed. A
-    stream Redis lost (restarted without its data) is made again."""
+    stream Redis lost (restarted without its data) is made again.
+
+    A reader takes nothing over until Redis has answered it for a whole takeover time (since
+    it started, and since Redis last failed it). Redis counts an entry's idle time through
+    an outage, while its holder can neither acknowledge it nor claim it again: taken over
+    the moment Redis is back, an alert delivered just before the outage, its acknowledgement
+    still being retried, was delivered again. Every worker sees the outage end at about the
+    same time, and a live holder acknowledges or claims its entries again within a quarter
+    of the takeover time once Redis answers (`routing.dispatch`): so after a takeover time
+    only the entries of dead holders are idle enough to take."""
 
     redis: Redis
     stream: str
@@ -197,20 +214,37 @@ class StreamReader:
     consumer: str
     takeover_ms: int
     next_claim: float = 0.0
+    #: When Redis began answering this reader (monotonic; None: it has just failed it).
+    answering_since: float | None = None
 
     async def start(self) -> None:
-        """Make the group if missing; waits while Redis is down."""
+        """Make the group if missing; waits while Redis is down, or full and the group
+        missing. A full Redis refuses `XGROUP CREATE` even for a group that exists, but
+        reads and acknowledges in an existing group: alerts queued before still go out."""
         while True:
+            self.answering_since = None
             try:
                 await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
                 return
             except ResponseError as error:
                 if "BUSYGROUP" in str(error):
                     return
-                raise
+                if not isinstance(error, OutOfMemoryError):
+                    raise
+                redis_down(error)
+                with contextlib.suppress(RedisError):
+                    if await self._group_exists():
+                        return
             except RedisError as error:
                 redis_down(error)
-                await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)
+
+    async def _group_exists(self) -> bool:
+        try:
+            groups: Any = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:  # no such stream
+            return False
+        return any(_text(group["name"]) == self.group for group in groups)
 
     async def read(self, count: int, block_ms: int) -> list[tuple[str, dict[bytes, bytes]]]:
         """Entries to handle, as (id, fields); empty while Redis is down (it says so)."""
@@ -221,13 +255,17 @@ class StreamReader:
                 raise
             await self.start()
         except RedisError as error:
+            self.answering_since = None
             redis_down(error)
             await asyncio.sleep(1.0)
         return []
 
     async def _read(self, count: int, block_ms: int) -> list[tuple[str, dict[bytes, bytes]]]:
         entries: list[Any] = []
-        if time.monotonic() >= self.next_claim:
+        now = time.monotonic()
+        if self.answering_since is None:
+            self.answering_since = now  # (reset if this read fails)
+        if now >= self.next_claim and now - self.answering_since >= self.takeover_ms / 1000:
             claimed: Any = await self.redis.xautoclaim(
                 self.stream, self.group, self.consumer, self.takeover_ms, "0-0", count=count)
             entries += [entry for entry in claimed[1] if entry[1]]
@@ -239,6 +277,26 @@ class StreamReader:
             entries += found
         return [(_text(entry_id), fields) for entry_id, fields in entries]
 
+    async def backlog(self) -> tuple[int, int | None]:
+        """Entries not acknowledged yet (read or not), and when the oldest of them was
+        queued (epoch ms; None: none waits)."""
+        try:
+            groups: Any = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:  # no such stream: nothing was ever queued
+            return 0, None
+        group = next((g for g in groups if _text(g["name"]) == self.group), None)
+        if group is None:  # never read: every entry waits
+            after, waiting = "-", await self.redis.xlen(self.stream)
+        else:
+            after = "(" + _text(group["last-delivered-id"])
+            waiting = int(group["pending"]) + int(group.get("lag") or 0)
+        first: Any = await self.redis.xrange(self.stream, min=after, count=1)
+        oldest = [int(_text(entry_id).partition("-")[0]) for entry_id, _ in first]
+        if group is not None and int(group["pending"]):
+            summary: Any = await self.redis.xpending(self.stream, self.group)
+            oldest.append(int(_text(summary["min"]).partition("-")[0]))
+        return waiting, min(oldest, default=None)
+
     async def done(self, *entries: str) -> None:
         """Acknowledge entries; while Redis is down, keep trying (else they come again)."""
         while True:
@@ -246,6 +304,7 @@ class StreamReader:
                 await self.redis.xack(self.stream, self.group, *entries)
                 return
             except RedisError as error:
+                self.answering_since = None
                 redis_down(error)
                 await asyncio.sleep(1.0)
 

@@ -3,17 +3,19 @@
 An orchestrator restarts a worker that is not healthy and sends traffic only to one that is
 ready, so each answer must be true exactly when it should:
 - healthy: the processor's loop came round recently (it polls at least every few hundred
-  milliseconds; a loop stuck on a record or waiting for acknowledgements stops), it is a
-  member of its consumer group, and the broker answers a metadata request;
-- ready: healthy, and every table it owns is restored (a worker restoring a large table is
-  alive but not yet scoring).
+  milliseconds; a loop stuck on a record or waiting for acknowledgements stops). Only that:
+  a restart cures a stuck loop, but not a broker outage, and a liveness probe that failed
+  while the broker is away would restart every worker that is waiting for it;
+- ready: healthy, a member of its consumer group, the broker answers a metadata request,
+  and every table it owns is restored (a worker restoring a large table is alive but not
+  yet scoring).
 The processor writes these fields (through its rebalance listener: public API only); the web
 server asks the broker, then calls `status` with the time and the answer passed in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -25,6 +27,9 @@ class Health:
     member: bool = False
     #: Partitions whose tables are being restored; None until the first assignment.
     restoring: int | None = None
+    #: What the probes' answers list though it changes neither (a Redis that does not
+    #: persist routing's state), by topic; other stages write them.
+    warnings: dict[str, str] = field(default_factory=dict)
 
 
 def status(
@@ -37,11 +42,11 @@ def status(
         problems.append("the processor has not polled yet")
     elif now - health.polled_at > stall_seconds:
         problems.append(f"the processor has not polled for {now - health.polled_at:.0f} s")
+    healthy = not problems
     if not health.member:
         problems.append("not a member of the consumer group")
     if not broker_answers:
         problems.append("the broker does not answer")
-    healthy = not problems
     if health.restoring is None:
         problems.append("no partitions assigned yet")
     elif health.restoring:

@@ -77,7 +77,8 @@ async def start_web(pipeline: Pipeline, more: Iterable[Route] = ()) -> web.AppRu
             pipeline.health, time.monotonic(), settings.session_timeout_seconds,
             await _broker_answers(pipeline.producer))
         ok = ready if request.path == "/readyz" else healthy
-        return web.json_response({"healthy": healthy, "ready": ready, "problems": problems},
+        return web.json_response({"healthy": healthy, "ready": ready, "problems": problems,
+                                  "warnings": list(pipeline.health.warnings.values())},
                                  status=200 if ok else 503)
 
     app = web.Application()

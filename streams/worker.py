@@ -92,7 +92,8 @@ def run_worker(settings: Settings) -> int:
 
 
 async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | None = None) -> None:
-    """Run the worker's tasks until a signal asks it to stop, or one of them fails."""
+    """Run the worker's tasks until a signal asks it to stop, or one of them fails (routing's
+    tasks never do: they restart themselves, `routing.router.supervised`)."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -112,7 +113,8 @@ async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | Non
     if roster is not None:
         redis = Redis.from_url(settings.redis_url)
         store = Store(redis, settings.app_id, settings.routing_closed_lead_retention_seconds)
-        routing = Routing(settings, roster, redis, store, producer, pipeline.topics)
+        routing = Routing(settings, roster, redis, store, producer, pipeline.topics,
+                          warnings=pipeline.health.warnings)
     runner = await start_web(pipeline, queue_routes(routing) if routing else [])
     coroutines = [run_processor(pipeline), publish_outbox(pipeline), follow_rules(pipeline),
                   collect_garbage(),

@@ -28,17 +28,31 @@ class Received:
     method: str = "POST"
 
 
+#: In `Webhook.hanging` and `Webhook.failing`: matches every request.
+EVERY = ""
+
+
 @dataclass
 class Webhook:
     """A webhook receiver; `answers` are the statuses of the next requests (then 200), a
-    3xx sending the sender to `location`."""
+    3xx sending the sender to `location`. A request whose body holds one of the strings in
+    `hanging` (a rep's name, say) is never answered (until the receiver stops); one that
+    holds one in `failing` is answered 500; neither is recorded, only counted."""
 
     secret: str
     url: str = ""
     received: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     location: str = ""
+    hanging: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)
+    #: Seconds every answer takes.
+    delay: float = 0.0
+    #: Requests left hanging, and answered 500, so far.
+    hung: int = 0
+    failed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def delivered(self) -> list[Received]:
         """The requests answered 2xx."""
@@ -53,6 +67,19 @@ def webhook_receiver(secret: str) -> Iterator[Webhook]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            text = body.decode(errors="replace")
+            receiver.stopping.wait(receiver.delay)
+            if any(mark in text for mark in receiver.hanging):
+                with receiver.lock:
+                    receiver.hung += 1
+                receiver.stopping.wait()
+                return
+            if any(mark in text for mark in receiver.failing):
+                with receiver.lock:
+                    receiver.failed += 1
+                self.send_response(500)
+                self.end_headers()
+                return
             headers = {name.lower(): value for name, value in self.headers.items()}
             error = signature_error(body, headers, receiver.secret, time.time(), 300)
             with receiver.lock:
@@ -84,6 +111,7 @@ def webhook_receiver(secret: str) -> Iterator[Webhook]:
     try:
         yield receiver
     finally:
+        receiver.stopping.set()
         server.shutdown()
         server.server_close()
 

@@ -214,7 +214,8 @@ def test_the_probes_say_healthy_and_ready_once_the_worker_scores(
     wait_for(lambda: _probe(worker, "readyz")[0] == 200, 30,
              lambda: f"/readyz: {_probe(worker, 'readyz')}")
     for probe in ("healthz", "readyz"):
-        assert _probe(worker, probe) == (200, {"healthy": True, "ready": True, "problems": []})
+        assert _probe(worker, probe) == (200, {"healthy": True, "ready": True, "problems": [],
+                                               "warnings": []})
 
 
 def _probe(worker: Worker, probe: str) -> tuple[int, Any]:

@@ -141,9 +141,9 @@ def test_a_contact_me_form_reaches_the_reps_webhook_and_mailbox(
             "rep0": None, "rep1": None, "rep2": None, "lead": "out of office"}
 
 
-def post_forms(worker: Worker, emails: list[str]) -> None:
+def post_forms(worker: Worker, emails: list[str], country: str = "ES") -> None:
     for email in emails:
-        status, _ = http_post(f"{worker.base_url}/v1/events/forms", contact_form(email),
+        status, _ = http_post(f"{worker.base_url}/v1/events/forms", contact_form(email, country),
                               {"Authorization": f"Bearer {INGEST}"})
         assert status == 202
 
@@ -237,9 +237,11 @@ def http_get(url: str, headers: dict[str, str]) -> Any:
         return orjson.loads(response.read())
 
 
-def post_batches(worker: Worker, emails: list[str], size: int = 100) -> None:
+def post_batches(worker: Worker, emails: list[str], size: int = 100,
+                 country: str = "ES") -> None:
     for start in range(0, len(emails), size):
-        body = b"[" + b",".join(contact_form(email) for email in emails[start:start + size]) + b"]"
+        body = b"[" + b",".join(contact_form(email, country)
+                                for email in emails[start:start + size]) + b"]"
         status, _ = http_post(f"{worker.base_url}/v1/events/forms", body,
                               {"Authorization": f"Bearer {INGEST}"})
         assert status == 202

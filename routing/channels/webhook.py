@@ -19,7 +19,7 @@ import orjson
 from leadscore.webhook_signatures import signed_headers
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome, Retry
 
-TIMEOUT = aiohttp.ClientTimeout(total=10)
+TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 
 #: A channel the roster left without a URL cannot deliver, but its alerts are not given up
 #: for it: they wait for a roster that fixes the channel.
