@@ -31,6 +31,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench.speed_to_lead
 	$(BIN)/python -m bench.scaling
 	$(BIN)/python -m bench.restore
+	$(BIN)/python -m bench.alert_isolation
+	$(BIN)/python -m bench.redis_per_lead
+	$(BIN)/python -m bench.yaml_bounds
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
