@@ -8,7 +8,7 @@ belongs to the day it starts on.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from routing.roster import Hours, weekday
@@ -54,9 +54,10 @@ def add_working_time(hours: Hours, zone: str, start: datetime, seconds: float) -
     for _ in range(LOOK_AHEAD_DAYS * max(1, int(seconds // 3600) + 1)):
         opened, closed = _span_around(hours, tz, moment)
         if opened is not None and closed is not None:
-            available = (closed - moment).total_seconds()
+            # Elapsed time, not wall-clock time: a day of daylight saving has 23 or 25 h.
+            available = closed.timestamp() - moment.timestamp()
             if left <= available:
-                return moment + timedelta(seconds=left)
+                return datetime.fromtimestamp(moment.timestamp() + left, UTC)
             left -= available
             moment = closed
         else:

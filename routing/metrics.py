@@ -28,7 +28,8 @@ OLDEST_ALERT = Gauge(
 ALERTS_STUCK = Gauge(
     "leadscore_alerts_stuck", "Alerts waiting for a channel that cannot deliver on this "
     "worker, by channel and reason: 'not installed' (no plugin of its type here), "
-    "'failing' (its last attempt failed, and none succeeded since)", ["channel", "reason"],
+    "'failing' (its last attempt failed, and none succeeded since), 'removed' (the roster in "
+    "force no longer has it)", ["channel", "reason"],
 )
 QUEUE_DEPTH = Gauge("leadscore_queue_depth", "Leads waiting in reps' queues", ["team", "queue"])
 SLA_BREACHES = Counter("leadscore_sla_breaches_total", "SLA deadlines passed", ["track"])

@@ -8,7 +8,9 @@ The steps: the team (the account's AE, a named account, the country's territory,
 default team); then each of its inbound reps, excluded with a reason when out of office,
 off shift (fast track only), at a cap, or already tried for this lead; then a smooth
 weighted round robin among the others. Nobody eligible: the team's escalation target,
-marked as a fallback.
+marked as a fallback; but a hand-raiser when nobody of the team is on shift goes to whoever
+is on call, else to the escalation target at work within business hours, else waits for the
+first rep to come on shift (`_nobody_on_shift`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -133,7 +135,7 @@ def assign(
     fast = lead.track == FAST_TRACK
     if eligible:
         chosen = Choice(_next_in_rotation(eligible, new_rotation), ROTATION, "rotation")
-    elif fast:
+    elif fast and not any(_at_work(rep, now) for rep in roster.members(team.id)):
         chosen = _nobody_on_shift(roster, team, now, tried)
     else:
         chosen = Choice(team.escalation, ESCALATION_TARGET, "escalation_target", fallback=True)
@@ -192,7 +194,8 @@ def _nobody_on_shift(
     if open_now and target is not None and _at_work(target, now):
         return Choice(target.id, ESCALATION_TARGET, "escalation_target", fallback=True)
     first: tuple[datetime, Rep] | None = None
-    people = [*roster.members(team.id), *([target] if target else [])]
+    people = [rep for rep in [*roster.members(team.id), *([target] if target else [])]
+              if rep.id not in tried or rep.id == team.escalation]
     for rep in people:
         start = _next_shift(rep, now)
         if start is not None and (first is None or start < first[0]):
@@ -211,24 +214,48 @@ def _at_work(rep: Rep, now: datetime) -> bool:
 
 
 def _next_shift(rep: Rep, now: datetime) -> datetime | None:
-    """When the rep next starts a shift on a day they are not out of office."""
+    """When the rep next starts a shift on a day they are not out of office (an absence is
+    stepped over whole: it may run for years)."""
+    zone = ZoneInfo(rep.time_zone)
     start = next_start(rep.working_hours, rep.time_zone, now)
-    while start is not None and out_of_office(rep, start):
-        start = next_start(rep.working_hours, rep.time_zone, start)
-    return start
+    while start is not None:
+        day = start.astimezone(zone).date()
+        away = next((span for span in rep.out_of_office if span.start <= day <= span.end),
+                    None)
+        if away is None:
+            return start
+        try:
+            back = datetime.combine(away.end + timedelta(days=1), time(0), zone)
+        except OverflowError:  # away until the end of the calendar
+            return None
+        start = next_start(rep.working_hours, rep.time_zone, back - timedelta(microseconds=1))
+    return None
 
 
-def unable_to_hold(roster: CompiledRoster, rep_id: str, now: datetime) -> str | None:
-    """Why the rep `rep_id` can no longer hold leads at `now` (a roster change removed
-    them, made them an SDR, or they are out of office), or None: their open leads are then
-    handed to someone who can."""
+def cannot_hold(roster: CompiledRoster, rep_id: str, team: str, now: datetime) -> str | None:
+    """Why the rep `rep_id` cannot hold a lead of `team` at `now` (not in the roster, not an
+    MRR of the team, out of office), or None. The team's escalation target and its on-call
+    reps may be of another team. A roster change or an absence hands such a rep's open
+    leads over; a manual reassignment to them is refused unless forced."""
     rep = roster.reps.get(rep_id)
     if rep is None:
         return f"{rep_id} left the roster"
-    if rep.role != "MRR":
-        return f"{rep_id} no longer takes inbound leads"
+    held = roster.teams.get(team)
+    named = held is not None and (rep_id == held.escalation
+                                  or any(window.rep == rep_id for window in held.on_call))
+    if not named and (why := outside(rep, team)):
+        return why
     if out_of_office(rep, now):
-        return f"{rep_id} is out of office"
+        return f"{rep_id} is out of office today"
+    return None
+
+
+def outside(rep: Rep, team: str) -> str | None:
+    """Why `rep` does not work the inbound leads of `team`, or None if they do."""
+    if rep.role != "MRR":
+        return f"{rep.id} is an {rep.role}: only MRRs take inbound leads"
+    if rep.team != team:
+        return f"{rep.id} is in team {rep.team}, the lead in team {team}"
     return None
 
 

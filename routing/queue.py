@@ -17,15 +17,13 @@ import orjson
 
 from leadscore.decisions import iso, lead_event
 from routing import metrics
-from routing.policy import Lead, card, out_of_office
+from routing.policy import Lead, cannot_hold, card, outside
 from routing.roster import CompiledRoster, Rep
 from routing.sla import alert_items, announcements, first_assignment
-from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, Move, Store
+from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, QUEUES, Move, Store
 
 #: A queue page's size when none is asked for, and the largest one served.
 PAGE, MAX_PAGE = 50, 500
-#: A rep's queues, in the order a listing pages through them: the fast-track inbox first.
-QUEUES = ("fast", "standard")
 
 
 @dataclass(frozen=True)
@@ -101,21 +99,6 @@ async def complete(store: Store, lead_id: str, rep: str | None, now: datetime) -
                       "lead.completed", now)
 
 
-def cannot_take(rep: Rep, team: str, now: datetime) -> str | None:
-    """Why `rep` cannot be given a lead of `team` at `now`, or None if they can."""
-    return outside(rep, team) or (f"{rep.id} is out of office today"
-                                  if out_of_office(rep, now) else None)
-
-
-def outside(rep: Rep, team: str) -> str | None:
-    """Why `rep` does not work the inbound leads of `team`, or None if they do."""
-    if rep.role != "MRR":
-        return f"{rep.id} is an {rep.role}: only MRRs take inbound leads"
-    if rep.team != team:
-        return f"{rep.id} is in team {rep.team}, the lead in team {team}"
-    return None
-
-
 async def reassign(
     store: Store, roster: CompiledRoster, lead_id: str, to: str, now: datetime,
     by: str | None = None, force: bool = False,
@@ -130,7 +113,7 @@ async def reassign(
         return Answer("unknown rep", to)
     if lead["rep"] == to:
         return Answer("already")
-    unable = cannot_take(rep, lead["routed"]["team"], now)
+    unable = cannot_hold(roster, rep.id, lead["routed"]["team"], now)
     if unable and not force:
         return Answer("refused", f"{unable}; force it to reassign anyway")
     why = f"reassigned by {by or 'the queue API'}" + (f" (forced: {unable})" if unable else "")

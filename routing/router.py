@@ -5,9 +5,11 @@
                               |-- sla --watchdog--> reminders, reassignments, breaches
                               '-- outbox --publisher--> decisions (lead.routed, ...)
 
-The router reads `prospect.promoted` in its own consumer group and commits its offsets once
-Redis holds the assignment; a promotion read again finds its assignment there and changes
-nothing. While Redis is down, routing waits and retries: it delays leads, never drops one.
+The router reads `prospect.promoted` (and `prospect.reengaged`: a lead's new hand-raise,
+told to its owner) in its own consumer group and commits its offsets once Redis holds the
+assignment; a promotion read again finds its assignment there and changes nothing. While
+Redis is down, routing waits and retries: it delays leads, never drops one. Beside it, the
+open leads of reps who left the roster or are away are handed over (`hand_over_stranded`).
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from routing.persistence import redis_persistence
 from routing.policy import (
     Lead,
     assign,
+    cannot_hold,
+    out_of_office,
     route,
     team_for,
-    unable_to_hold,
 )
 from routing.roster import (
     ROSTER_KEY,
@@ -73,8 +76,9 @@ log = logging.getLogger("leadscore.routing")
 NEW_GROUP_LOOKBACK = 300.0
 #: How often the watchdog, the queue gauges and the hand-over of stranded leads look.
 SLA_TICK, GAUGE_TICK, STRANDED_TICK = 0.25, 10.0, 60.0
-#: Leads read at a time from the queue of a rep whose leads are handed over.
-HAND_OVER_PAGE = 200
+#: Leads read at a time from the queue of a rep whose leads are handed over, and after how
+#: many ticks a lead nobody else could take is looked at again.
+HAND_OVER_PAGE, PASSED_TICKS = 200, 15
 #: How often a worker looks whether Redis restarted, and the key of its warning in
 #: `Routing.warnings`.
 PERSISTENCE_TICK, PERSISTENCE = 5.0, "redis"
@@ -251,16 +255,22 @@ def _check_hand_raise(raised: Decision) -> None:
 
 async def tell_owner(routing: Routing, raised: Decision, received_at: int | None) -> str:
     """Alert the owner of the open lead of a prospect who raised their hand again, once per
-    trigger event; "ok", "done" (told before), or "none" (no open lead: a hand-raiser who
-    is no lead, or whose lead is closed, is promoted and routed as a new lead instead)."""
+    trigger event; "ok", "done" (told before), or "none": no open lead (a hand-raise of a
+    prospect whose lead is closed has nobody to tell until the lead is recycled) or a lead
+    that kept moving while it was told."""
     store = routing.store
-    lead_id = await store.open_lead(raised["prospect"])
-    lead = None if lead_id is None else await store.lead(lead_id)
-    if lead_id is None or lead is None:
-        return "none"
-    items = reengaged(routing.roster, lead["origin"], lead["routed"], raised, received_at)
-    member = f"{lead_id}|raised-{raised['trigger']['id']}|re_engaged|{lead['rep']}|0"
-    return await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"], items)
+    for _ in range(3):  # a lead moved between the read and the step: read it again
+        lead_id = await store.open_lead(raised["prospect"])
+        lead = None if lead_id is None else await store.lead(lead_id)
+        if lead_id is None or lead is None:
+            return "none"
+        items = reengaged(routing.roster, lead["origin"], lead["routed"], raised, received_at)
+        member = f"{lead_id}|raised-{raised['trigger']['id']}|re_engaged|{lead['rep']}|0"
+        told: str = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"],
+                                     items)
+        if told != "moot":
+            return told
+    return "none"
 
 
 async def publish_outbox(routing: Routing) -> None:
@@ -351,8 +361,9 @@ async def _sla_step(routing: Routing, timer: Timer, member: str, when: datetime)
     if done == "ok" and timer.action == BREACH:
         metrics.SLA_BREACHES.labels(track).inc()
     elif done == "ok" and move is not None:
-        reason = "escalation" if timer.action == "escalate" else "ladder"
-        metrics.REASSIGNMENTS.labels(move.routed["team"], reason).inc()
+        ladder = timer.action == "reassign"
+        _count_move(move.routed["team"], "ladder" if ladder else "escalation",
+                    reassign.chosen if ladder and reassign is not None else "rotation")
 
 
 async def follow_roster(routing: Routing) -> None:
@@ -380,9 +391,12 @@ async def follow_roster(routing: Routing) -> None:
 
 
 async def hand_over_stranded(routing: Routing) -> None:
-    """A worker task: the open leads of a rep who left the roster, no longer takes inbound
-    leads, or is out of office from today go to a rep who can take them, by the policy, at
-    each new roster and every `STRANDED_TICK` (an absence starts at midnight)."""
+    """A worker task: the open leads of a rep who left the roster, no longer works the
+    lead's team, or is out of office from today go to a rep who can take them, by the
+    policy. Every lead is looked at with each new roster; between rosters, every
+    `STRANDED_TICK`, those of reps away (an absence starts at midnight). A lead nobody else
+    can take, or one set aside, is looked at again with the next roster or after
+    `PASSED_TICKS` ticks, when reps may be back on shift."""
 
     async def set_aside(lead_id: str, error: Exception) -> None:
         where = unrecorded(f"{routing.store.p}lead:{lead_id}", 0, lead_id)
@@ -390,11 +404,19 @@ async def hand_over_stranded(routing: Routing) -> None:
             "route", f"a lead that could not be handed over: {describe(error)}", where,
             "leads", error), error))
 
+    passed: set[str] = set()
+    version, ticks = "", 0
+    with contextlib.suppress(RedisError):
+        await routing.store.expire_closed_leads()  # closed before closed leads expired
     while True:
+        every_lead = routing.roster.version != version
+        if every_lead or ticks % PASSED_TICKS == 0:
+            passed.clear()
+        version, ticks = routing.roster.version, ticks + 1
         routing.roster_changed.clear()
         try:
-            await hand_over_leads_of_unable_reps(routing.roster, routing.store,
-                                                 datetime.now(UTC), set_aside)
+            await hand_over_stranded_leads(routing.roster, routing.store, datetime.now(UTC),
+                                           set_aside, passed, every_lead)
         except RedisError as error:
             redis_down(error)
         with contextlib.suppress(TimeoutError):
@@ -402,29 +424,43 @@ async def hand_over_stranded(routing: Routing) -> None:
                 await routing.roster_changed.wait()
 
 
-async def hand_over_leads_of_unable_reps(
+async def hand_over_stranded_leads(
     roster: CompiledRoster, store: Store, now: datetime,
-    set_aside: Callable[[str, Exception], Awaitable[None]],
+    set_aside: Callable[[str, Exception], Awaitable[None]], passed: set[str] | None = None,
+    every_lead: bool = True,
 ) -> int:
-    """Hand over, once each, the open leads of every rep `unable_to_hold` them at `now`;
-    returns how many moved. A lead that fails is set aside and the others go on."""
+    """Hand over, once each, the open leads whose rep `cannot_hold` them at `now`; returns
+    how many moved. `every_lead`: look at every holder's leads (a new roster), else only
+    those of reps away or gone. Leads in `passed` are skipped; a lead nobody else can take,
+    or one that fails (set aside, the others go on), is added to it."""
+    passed = set() if passed is None else passed
     moved = 0
     for rep in await store.holders():
-        reason = unable_to_hold(roster, rep, now)
-        if reason is None:
+        member = roster.reps.get(rep)
+        if not every_lead and member is not None and not out_of_office(member, now):
             continue
         for queue in QUEUES:
             page = await store.queue(rep, queue, HAND_OVER_PAGE)
             while page:
-                for lead_id, _ in page:
+                leads = await store.leads([lead_id for lead_id, _ in page])
+                for (lead_id, _), lead in zip(page, leads, strict=True):
+                    reason = None if lead is None or lead_id in passed else cannot_hold(
+                        roster, rep, lead["routed"]["team"], now)
+                    if reason is None:
+                        continue
                     try:
-                        moved += await _hand_over(roster, store, lead_id, rep, reason, now)
+                        if await _hand_over(roster, store, lead_id, rep, reason, now):
+                            moved += 1
+                        else:
+                            passed.add(lead_id)
                     except RedisError:
                         raise
                     except Exception as error:  # a bug of ours on one lead: the rest go on
+                        passed.add(lead_id)
                         await set_aside(lead_id, error)
                 last, due = page[-1]
                 page = await store.queue(rep, queue, HAND_OVER_PAGE, (due, last))
+        await store.forget_holder(rep)
     return moved
 
 
@@ -444,7 +480,9 @@ async def _hand_over(roster: CompiledRoster, store: Store, lead_id: str, rep: st
         if choice.rep == rep:  # nobody else: the rep is the team's escalation target
             return False
         old = lead["routed"]
-        moved = {**choice.routed, "due": old["due"], "deadline": old["deadline"]}
+        # A lead that waits for a rep's shift is due then; else it keeps its due time.
+        due = choice.routed["due"] if choice.chosen == "waits_for_shift" else old["due"]
+        moved = {**choice.routed, "due": due, "deadline": old["deadline"]}
         rotation = None if moved["fallback"] else choice.rotation
         planned = handed_over(roster, lead["origin"], moved, rotation, rep, reason,
                               lead["tried"], now)
@@ -454,10 +492,16 @@ async def _hand_over(roster: CompiledRoster, store: Store, lead_id: str, rep: st
                                 planned.announcements, move)
         if done != "conflict":
             if done == "ok":
-                metrics.REASSIGNMENTS.labels(moved["team"], "rep_unavailable").inc()
+                _count_move(moved["team"], "rep_unavailable", choice.chosen)
                 log.info("handed over", extra={"lead": lead_id, "from_rep": rep,
                                                "rep": moved["rep"], "reason": reason})
             return done == "ok"
+
+
+def _count_move(team: str, reason: str, chosen: str) -> None:
+    metrics.REASSIGNMENTS.labels(team, reason).inc()
+    if chosen != "rotation":
+        metrics.NOBODY_ELIGIBLE.labels(team, chosen).inc()
 
 
 async def run_channels(routing: Routing) -> None:
@@ -520,22 +564,28 @@ async def gauge_queues(routing: Routing) -> None:
 
 
 async def gauge_alerts(routing: Routing) -> None:
-    """Alerts waiting on each channel of the roster, the oldest one's age, and those stuck
-    on a channel this worker cannot deliver on."""
+    """Alerts waiting on each channel, the oldest one's age, and those stuck on a channel
+    this worker cannot deliver on: its type is not installed here, it is failing, or the
+    roster in force no longer has it (they wait for a roster that brings it back)."""
     while True:
         try:
             kinds = channel_types()
-            for name, config in routing.roster.roster.channels.items():
+            configured = routing.roster.roster.channels
+            for name in sorted({*configured, *await routing.store.channels()}):
+                config = configured.get(name)
                 reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name),
                                       GROUP, routing.consumer_name, 0)
                 waiting, oldest = await reader.backlog()
+                if config is None and waiting == 0:
+                    await routing.store.forget_channel(name)
                 metrics.ALERTS_WAITING.labels(name).set(waiting)
                 metrics.OLDEST_ALERT.labels(name).set(
                     0 if oldest is None else max(0.0, time.time() - oldest / 1000))
                 running = routing.dispatchers.get(name)
-                stuck = "not installed" if config.type not in kinds else \
+                stuck = "removed" if config is None else \
+                    "not installed" if config.type not in kinds else \
                     "failing" if running and running[2].failing else None
-                for reason in ("not installed", "failing"):
+                for reason in ("not installed", "failing", "removed"):
                     metrics.ALERTS_STUCK.labels(name, reason).set(
                         waiting if reason == stuck else 0)
         except RedisError as error:

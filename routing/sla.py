@@ -93,13 +93,18 @@ def timers(
     (the lead's first assignment). Rungs due at or after the escalation would only delay
     it, so they are left out; once the escalation is past (it fired, or the lead was taken
     in hand before it), a new holder is only reminded. The breach comes at the lead's
-    deadline (set at its first assignment and kept through moves), once per lead."""
+    deadline (set at its first assignment and kept through moves), once per lead: a move
+    after the deadline sets no breach."""
     team = roster.teams[routed["team"]]
-    breach = Timer(lead.id, BREACH_STEP, BREACH, "",
-                   datetime.fromisoformat(routed["deadline"]).timestamp())
+    deadline = datetime.fromisoformat(routed["deadline"])
+    breach = [Timer(lead.id, BREACH_STEP, BREACH, "", deadline.timestamp())]
     if lead.track != FAST_TRACK:
-        return [breach]
+        return breach
     base = ladder_start(routed, started)
+    if first_assigned is not None and deadline <= base:
+        # A move after the deadline: the breach fired for the holder then, or the lead was
+        # acknowledged in time; set again, it would fire at once against the new rep.
+        breach = []
     first = first_assigned or base
     ladder = [(str(rung), step.action,
                (first if step.action == "escalate" else base) + timedelta(seconds=step.after))
@@ -111,7 +116,7 @@ def timers(
     elif escalation is not None:
         ladder = [rung for rung in ladder if rung[1] == "remind"]
     return [*(Timer(lead.id, rung, action, routed["rep"], due.timestamp())
-              for rung, action, due in ladder), breach]
+              for rung, action, due in ladder), *breach]
 
 
 def reengaged(
@@ -182,8 +187,8 @@ def step(
         reminded = lead_event("lead.reminded", lead.id, lead.prospect, timer.rep, at)
         return Step(announcements(roster, lead, routed, "reminder", None, [reminded],
                                   with_timers=False, ordinal=int(timer.step)))
-    if reassign is None:
-        return Step([])
+    if reassign is None or (timer.action == "reassign" and reassign.chosen == "waits_for_shift"):
+        return Step([])  # nobody can take it now: it stays, and the ladder's escalation follows
     # The lead keeps its deadline: the prospect's wait does not start again with a move.
     moved = {**reassign.routed, "deadline": routed["deadline"]}
     rotation: Rotation | None = reassign.rotation

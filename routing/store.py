@@ -41,7 +41,8 @@ DAY_TTL, MONTH_TTL = 3 * 86_400, 40 * 86_400
 
 # Lead states.
 ASSIGNED, ACKNOWLEDGED, COMPLETED = "assigned", "acknowledged", "completed"
-#: Each rep's two queues: the fast-track inbox and the 24-hour queue.
+#: Each rep's two queues: the fast-track inbox and the 24-hour queue, in the order a
+#: listing pages through them.
 QUEUES = ("fast", "standard")
 
 #: A lead's record, a hash. Besides these, `timer:<member>` names each SLA timer set for
@@ -58,7 +59,9 @@ local function announce(p, items)
     if kind == 'sla' then
       redis.call('ZADD', p .. 'sla', a, b)
       redis.call('HSET', p .. 'lead:' .. string.match(b, '^[^|]+'), 'timer:' .. b, '1')
-    elseif kind == 'alert' then redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
+    elseif kind == 'alert' then
+      redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
+      redis.call('SADD', p .. 'channels', a)
     elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
     end
   end
@@ -136,14 +139,22 @@ return due
 _STEP = _SHARED + """
 local p, member, lead_id, wanted_rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local lead = p .. 'lead:' .. lead_id
-redis.call('ZREM', p .. 'sla', member)
-redis.call('HDEL', lead, 'timer:' .. member)
-if redis.call('HEXISTS', lead, 'done:' .. member) == 1 then return {'done'} end
+-- The timer leaves the SLA set once the step is settled; a conflict leaves it leased, so
+-- a worker that dies before deciding again does not lose the step.
+local function settle()
+  redis.call('ZREM', p .. 'sla', member)
+  redis.call('HDEL', lead, 'timer:' .. member)
+end
+if redis.call('HEXISTS', lead, 'done:' .. member) == 1 then settle() return {'done'} end
 local state = redis.call('HGET', lead, 'state')
 if not state or not string.find(' ' .. ARGV[5] .. ' ', ' ' .. state .. ' ', 1, true) then
+  settle()
   return {'moot'}
 end
-if wanted_rep ~= '' and redis.call('HGET', lead, 'rep') ~= wanted_rep then return {'moot'} end
+if wanted_rep ~= '' and redis.call('HGET', lead, 'rep') ~= wanted_rep then
+  settle()
+  return {'moot'}
+end
 local new_rep, team = ARGV[6], ARGV[15]
 if team ~= '' then
   local version = redis.call('GET', p .. 'ver:' .. team) or '0'
@@ -153,6 +164,7 @@ if team ~= '' then
     redis.call('HSET', p .. 'rot:' .. team, rep, current)
   end
 end
+settle()
 redis.call('HSET', lead, 'done:' .. member, '1')
 if new_rep ~= '' then
   local queue = redis.call('HGET', lead, 'queue')
@@ -166,6 +178,15 @@ if new_rep ~= '' then
 end
 announce(p, ARGV[12])
 return {'ok'}
+"""
+
+
+_FORGET_HOLDER = """
+local p, rep = ARGV[1], ARGV[2]
+for i = 3, #ARGV do
+  if redis.call('ZCARD', p .. 'q:' .. rep .. ':' .. ARGV[i]) > 0 then return 0 end
+end
+return redis.call('SREM', p .. 'holders', rep)
 """
 
 
@@ -188,6 +209,8 @@ def redis_down(error: Exception) -> None:
                         extra={"error": repr(error)})
 
 
+#: The most entries `StreamReader.backlog` counts one by one, when Redis cannot tell.
+COUNT_BOUND = 10_000
 #: Entries a stream keeps once read, for looking into: a day.
 KEEP_MS = 86_400_000
 
@@ -289,7 +312,11 @@ class StreamReader:
             after, waiting = "-", await self.redis.xlen(self.stream)
         else:
             after = "(" + _text(group["last-delivered-id"])
-            waiting = int(group["pending"]) + int(group.get("lag") or 0)
+            lag = group.get("lag")
+            if lag is None:  # Redis cannot tell after some deletions: count (up to a bound)
+                lag = len(cast(list[Any], await self.redis.xrange(
+                    self.stream, min=after, count=COUNT_BOUND)))
+            waiting = int(group["pending"]) + int(lag)
         first: Any = await self.redis.xrange(self.stream, min=after, count=1)
         oldest = [int(_text(entry_id).partition("-")[0]) for entry_id, _ in first]
         if group is not None and int(group["pending"]):
@@ -363,6 +390,7 @@ class Store:
         self._set_state = redis.register_script(_SET_STATE)
         self._take_due = redis.register_script(_TAKE_DUE)
         self._step = redis.register_script(_STEP)
+        self._forget_holder = redis.register_script(_FORGET_HOLDER)
 
     async def snapshot(self, roster: CompiledRoster, team: str, at: Any) -> Snapshot:
         """The team's version, rotation and its reps' loads for the periods of `at`."""
@@ -465,6 +493,13 @@ class Store:
         found = await self.redis.get(f"{self.p}open:{prospect}")
         return None if found is None else _text(found)
 
+    async def channels(self) -> list[str]:
+        """Every channel an alert was ever queued on, in or out of the roster in force."""
+        return sorted(_text(name) for name in await self.redis.smembers(f"{self.p}channels"))
+
+    async def forget_channel(self, name: str) -> None:
+        await self.redis.srem(f"{self.p}channels", name)
+
     async def holders(self) -> list[str]:
         """Every rep who was ever given a lead, in or out of the roster in force: the reps
         whose queues a roster change may strand."""
@@ -477,9 +512,12 @@ class Store:
         time), in the queue's order (due time, then id), from the start or `after` the
         (due time, id) of a lead: a position that holds while leads come and go."""
         key = f"{self.p}q:{rep}:{queue}"
-        if after is None:
-            items = await self.redis.zrange(key, 0, limit - 1, withscores=True)
-        else:
+        rank = None if after is None else cast(int | None,
+                                                await self.redis.zrank(key, after[1]))
+        if after is None or rank is not None:  # from the start, or right after that lead
+            start = 0 if rank is None else rank + 1
+            items = await self.redis.zrange(key, start, start + limit - 1, withscores=True)
+        else:  # that lead left the queue: from its place by due time and id
             due, lead_id = after
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zrangebyscore(key, due, due, withscores=True)  # ties, ordered by id
@@ -490,6 +528,25 @@ class Store:
             items += later
         return [(_text(member), float(score))
                 for member, score in cast(list[tuple[bytes, float]], items)[:limit]]
+
+    async def forget_holder(self, rep: str) -> None:
+        """Take `rep` off the holders once both their queues are empty (an assignment to
+        them puts them back), so the set does not grow with every rep there ever was."""
+        await self._forget_holder(args=[self.p, rep, *QUEUES])
+
+    async def expire_closed_leads(self) -> int:
+        """Give the retention to closed leads stored before closed leads expired (they
+        were kept for ever); once per deployment, then marked done. Returns how many."""
+        mark = f"{self.p}migrated:closed-leads-expire"
+        if await self.redis.exists(mark):
+            return 0
+        expired = 0
+        async for key in self.redis.scan_iter(f"{self.p}lead:*", count=1000):
+            if await self.redis.hget(key, "state") == COMPLETED.encode() and \
+                    await self.redis.ttl(key) == -1:
+                expired += await self.redis.expire(key, self.closed_retention)
+        await self.redis.set(mark, "1")
+        return expired
 
     async def queue_depth(self, reps: Iterable[str], queue: str) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -197,9 +197,6 @@ def run_explain(args: argparse.Namespace) -> int:
         print(routing, file=sys.stderr)
         return 2
     found = explain.explain(rules, _lines(args.events), args.prospect, args.now, routing)
-    shown = explain.render(found, rules)
-    sys.stdout.write(shown)
-    if routing is not None:  # under the table, at its width
-        width = max(len(line) for line in shown.splitlines()[1:])
-        sys.stdout.write("\n" + textwrap.fill(_preview_note(), width) + "\n")
+    sys.stdout.write(explain.render(found, rules,
+                                    _preview_note() if routing is not None else None))
     return 0 if found.state is not None else 1

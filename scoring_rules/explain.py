@@ -46,7 +46,9 @@ def explain(
     return Explanation(key, rows, end.states.get(key), anonymous)
 
 
-def render(explanation: Explanation, rules: RuleSet) -> str:
+def render(explanation: Explanation, rules: RuleSet, note: str | None = None) -> str:
+    """The prospect's score history as a table, and `note` (if any) under it, at its
+    width."""
     state = explanation.state
     if state is None:
         return f"{explanation.key}: no events for this prospect.\n"
@@ -74,16 +76,28 @@ def render(explanation: Explanation, rules: RuleSet) -> str:
         event = row["event_id"] or ("(decay)" if rule != MERGE_RULE else "")
         table.append((row["at"], event, rule, f"{row['delta']:+d}", str(row["score"])))
     lines.extend(_columns(table))
+    if note:  # under the table, at its width
+        lines += ["", *textwrap.wrap(note, _width(table))]
     return "\n".join(lines) + "\n"
+
+
+def _widths(table: list[tuple[str, ...]]) -> list[int]:
+    """Each score column's width."""
+    cells = [row for row in table if len(row) == 5]
+    return [max(len(r[i]) for r in cells) for i in range(5)]
+
+
+def _width(table: list[tuple[str, ...]]) -> int:
+    """The score table's width: its columns and the two spaces between each."""
+    return sum(_widths(table)) + 2 * 4
 
 
 def _columns(table: list[tuple[str, ...]]) -> list[str]:
     """The score rows as columns; a routing row, (time, text), wrapped under the table at
     its width (its own lines indented past the `=> `), so that long explanations of where a
     lead went do not widen the score columns."""
-    cells = [row for row in table if len(row) == 5]
-    widths = [max(len(r[i]) for r in cells) for i in range(5)]
-    width = sum(widths) + 2 * 4
+    widths = _widths(table)
+    width = _width(table)
     lines = []
     for r in table:
         if len(r) == 2:

@@ -293,3 +293,52 @@ def test_a_lead_who_raises_their_hand_again_gets_their_owner_told_once_per_event
     assert [d["trigger"]["id"] for d in raised] == ["f-9001", "f-9002"]
     told = [(d["rep"], d["trigger"]["id"]) for d in made if d["type"] == "lead.reengaged"]
     assert told == [("bruno", "f-9001"), ("bruno", "f-9002")]  # the lead's owner then
+
+
+def test_a_ladder_reassignment_when_nobody_is_on_shift_leaves_the_lead_for_the_escalation(
+) -> None:
+    offline = Offline(load_roster(ROSTER))
+    evening = datetime(2026, 3, 4, 17, 58, tzinfo=UTC)  # 18:58 in Madrid, 17:58 in Lisbon
+    made = offline.route(promotion(at=evening))
+    made += offline.until(evening + timedelta(hours=2))
+    steps = [(d["type"], d["rep"], d["at"][11:16]) for d in made]
+    # Only bruno (Lisbon) is still on shift; at 18:03 nobody else is: the lead stays with
+    # him (no hand-over to tomorrow's shift), and the escalation comes at 10 minutes.
+    assert steps == [
+        ("lead.routed", "bruno", "17:58"), ("lead.reminded", "bruno", "18:01"),
+        ("sla.breached", "bruno", "18:03"), ("lead.reassigned", "marta", "18:08"),
+    ]
+
+
+def test_a_rep_away_for_good_does_not_stall_the_search_for_the_next_shift() -> None:
+    text = ROSTER.read_text().replace(
+        "{start: 2026-12-24, end: 2027-01-01}", "{start: 2026-01-01, end: 9999-12-31}")
+    roster = roster_from_text("roster.yaml", text)
+    saturday = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)
+    routed = route(roster, Lead.of(promotion(at=saturday)), Loads(), Rotation()).routed
+    assert routed["rep"] == "marta"  # ana is away for good: the next shift is marta's
+
+
+def test_a_move_after_the_deadline_sets_no_new_breach() -> None:
+    from routing.sla import timers
+
+    roster = load_roster(ROSTER)
+    lead = Lead.of(promotion())
+    first = route(roster, lead, Loads(), Rotation()).routed
+    assert [t.action for t in timers(roster, lead, first)][-1] == "breach"
+    later = WEDNESDAY + timedelta(minutes=7)  # past the 5-minute deadline
+    moved = {**assign(roster, lead, later, Loads(), Rotation(), tried=["ana"]).routed,
+             "deadline": first["deadline"]}
+    # The lead was acknowledged in time, or breached for its holder then: no breach now.
+    assert "breach" not in [t.action for t in timers(roster, lead, moved, later, WEDNESDAY)]
+
+
+def test_business_hours_count_elapsed_time_across_a_change_to_summer_time() -> None:
+    from routing.hours import add_working_time
+    from routing.roster import Hours
+
+    always = Hours.model_validate({"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                   "start": "00:00", "end": "00:00"})
+    before = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # Madrid moves to summer time that night
+    assert add_working_time(always, "Europe/Madrid", before, 86_400) == before + timedelta(
+        days=1)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from routing import queue
 from routing.policy import Lead, Loads, Rotation, route
 from routing.roster import CompiledRoster, load_roster, roster_from_text
-from routing.router import hand_over_leads_of_unable_reps
+from routing.router import hand_over_stranded_leads
 from routing.sla import announcements, step, timers
 from routing.store import Store
 from tests.test_routing_policy import promotion
@@ -114,7 +114,7 @@ async def test_a_rep_who_leaves_the_roster_or_goes_away_has_their_open_leads_han
 
     later = now + timedelta(hours=1)
     gone = roster_from_text("roster.yaml", without_rep(ROSTER.read_text(), "ana"))
-    assert await hand_over_leads_of_unable_reps(gone, store, later, set_aside_nothing) == 1
+    assert await hand_over_stranded_leads(gone, store, later, set_aside_nothing) == 1
     after = await store.lead(ana_lead) or {}
     assert after["rep"] in ("bruno", "marta") and after["state"] == "assigned"
     assert (after["routed"]["due"], after["routed"]["deadline"]) == (
@@ -124,17 +124,17 @@ async def test_a_rep_who_leaves_the_roster_or_goes_away_has_their_open_leads_han
     assert (moved["from_rep"], moved["rep"], moved["reason"]) == (
         "ana", after["rep"], "ana left the roster")
     # Once: another worker (or the next tick) finds nothing left to do.
-    assert await hand_over_leads_of_unable_reps(gone, store, later, set_aside_nothing) == 0
+    assert await hand_over_stranded_leads(gone, store, later, set_aside_nothing) == 0
 
     # Out of office from today, in a roster that keeps them: the same.
     text = ROSTER.read_text().replace(
         "  - id: bruno\n", "  - id: bruno\n    out_of_office: [{start: 2026-03-04, end: "
         "2026-03-10}]\n")
     away = roster_from_text("roster.yaml", without_rep(text, "ana"))
-    assert await hand_over_leads_of_unable_reps(away, store, later, set_aside_nothing) >= 1
+    assert await hand_over_stranded_leads(away, store, later, set_aside_nothing) >= 1
     assert await store.queue("bruno", "fast", 10) + await store.queue("bruno", "standard", 10) == []
     reasons = {d["reason"] for d in await outbox(store) if d["type"] == "lead.reassigned"}
-    assert "bruno is out of office" in reasons
+    assert "bruno is out of office today" in reasons
 
 
 def test_a_step_for_a_rep_who_left_the_roster_announces_no_alert_and_does_not_fail() -> None:
@@ -146,3 +146,34 @@ def test_a_step_for_a_rep_who_left_the_roster_announces_no_alert_and_does_not_fa
     [timer] = [t for t in timers(roster, lead, routed) if t.action == "remind"]
     planned = step(gone, timer, {"promotion": made}, routed, lead.at, None, [routed["rep"]])
     assert [item[0] for item in planned.announcements] == ["decision"]  # no alert, no KeyError
+
+
+async def test_a_rep_moved_to_another_team_hands_over_the_old_teams_leads_and_is_forgotten(
+    store: Store,
+) -> None:
+    roster = load_roster(ROSTER)
+    now = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    leads = [await assign(store, roster, f"m{n}@acme.example", "standard", now)
+             for n in range(3)]
+    [bruno_lead] = [lead_id for lead_id in leads
+                    if (await store.lead(lead_id) or {})["rep"] == "bruno"]
+    moved = roster_from_text("roster.yaml", ROSTER.read_text().replace(
+        "    team: emea\n    time_zone: Europe/Lisbon", "    team: americas\n"
+        "    time_zone: Europe/Lisbon"))
+    assert await hand_over_stranded_leads(moved, store, now, set_aside_nothing) == 1
+    assert (await store.lead(bruno_lead) or {})["rep"] in ("ana", "marta")
+    [handed] = [d for d in await outbox(store) if d["type"] == "lead.reassigned"]
+    assert handed["reason"] == "bruno is in team americas, the lead in team emea"
+    assert "bruno" not in await store.holders()  # nothing left to look at
+
+
+async def test_closed_leads_stored_before_they_expired_get_the_retention_once(
+    store: Store,
+) -> None:
+    old = f"{store.p}lead:Lold"
+    await store.redis.hset(old, mapping={"state": "completed", "routed": "{}"})
+    await store.redis.hset(f"{store.p}lead:Lopen", mapping={"state": "assigned"})
+    assert await store.expire_closed_leads() == 1
+    assert await store.redis.ttl(old) > 0
+    assert await store.redis.ttl(f"{store.p}lead:Lopen") == -1
+    assert await store.expire_closed_leads() == 0  # marked done: not scanned again
