@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.baseline_loop import json_object
 from bench.replay import calibration, generate
+from leadscore.decisions import EVENT_REJECTED
 from leadscore.infra.kafka_apache import run_apache_kafka
 from leadscore.infra.processes import free_port, spawn, stop
 from leadscore.settings import Settings
@@ -106,7 +107,7 @@ def count_decisions(lines: list[bytes]) -> int:
     with no decay after the last event (the benchmark's workers run no decay timer)."""
     rules = load_rules(Settings().rules_path)
     items = replay_lines(rules, lines, now=_first_time(lines))
-    return sum(isinstance(item, dict) and item["type"] != "event.rejected" for item in items)
+    return sum(isinstance(item, dict) and item["type"] != EVENT_REJECTED for item in items)
 
 
 def _first_time(lines: list[bytes]) -> datetime:

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 from redis.asyncio import Redis
 
-from leadscore.decisions import iso
+from leadscore.decisions import PROSPECT_PROMOTED, iso
 from leadscore.infra.redis_local import run_redis
 from routing import queue
 from routing.policy import Lead, route
@@ -34,7 +34,7 @@ PROMOTIONS_PER_SECOND = 13
 def promotion(n: int, at: datetime) -> dict[str, object]:
     """A promotion as scoring makes it: the card a rep reads (profile, top rules, trigger)."""
     return {
-        "type": "prospect.promoted", "prospect": f"prospect{n}@company{n % 97}.example",
+        "type": PROSPECT_PROMOTED, "prospect": f"prospect{n}@company{n % 97}.example",
         "score": 71, "track": "fast_track", "at": iso(at.timestamp()), "rules_version": "r1",
         "fit": 21, "behavior": 50,
         "top_rules": [{"rule": rule, "points": points} for rule, points in

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
+import orjson
+
 #: The state key of an anonymous visitor: `anon:<anonymous id>`. A known prospect's key is
 #: the lowercased email.
 ANON_PREFIX = "anon:"
@@ -29,6 +31,15 @@ Track = Literal["fast_track", "standard"]
 MERGE_RULE = "identity.merge"
 
 Decision = dict[str, Any]
+
+# Every decision type, with one owner: the stages write and read these names only.
+SCORE_CHANGED, PROSPECT_PROMOTED = "score.changed", "prospect.promoted"
+PROSPECT_REENGAGED, EVENT_REJECTED = "prospect.reengaged", "event.rejected"
+LEAD_ROUTED, LEAD_ACKNOWLEDGED, LEAD_COMPLETED = "lead.routed", "lead.acknowledged", \
+    "lead.completed"
+LEAD_REMINDED, LEAD_REASSIGNED, LEAD_REENGAGED = "lead.reminded", "lead.reassigned", \
+    "lead.reengaged"
+SLA_BREACHED = "sla.breached"
 
 
 _DATES: dict[int, str] = {}
@@ -114,7 +125,7 @@ def score_changed(
     at: str,
 ) -> Decision:
     return {
-        "type": "score.changed", "prospect": prospect, "rule": rule, "delta": delta,
+        "type": SCORE_CHANGED, "prospect": prospect, "rule": rule, "delta": delta,
         "score": score, "event_id": event_id, "at": at, "rules_version": version,
     }
 
@@ -127,7 +138,7 @@ def score_changed_source(**fields: str) -> str:
     if sorted(fields) != sorted(wanted):
         raise ValueError(f"score.changed has the fields {wanted}, not {sorted(fields)}")
     items = ", ".join(f'"{name}": {fields[name]}' for name in wanted)
-    return f'{{"type": "score.changed", {items}}}'
+    return f'{{"type": "{SCORE_CHANGED}", {items}}}'
 
 
 def promoted(
@@ -135,7 +146,7 @@ def promoted(
     top_rules: list[RuleHit], trigger: Trigger | None, profile: dict[str, str],
 ) -> Decision:
     return {
-        "type": "prospect.promoted", "prospect": prospect, "score": score, "track": track,
+        "type": PROSPECT_PROMOTED, "prospect": prospect, "score": score, "track": track,
         "at": at, "rules_version": version, "fit": fit, "behavior": behavior,
         "top_rules": top_rules, "trigger": trigger, "profile": profile,
     }
@@ -144,12 +155,12 @@ def promoted(
 def reengaged(version: str, prospect: str, score: int, at: str, trigger: Trigger) -> Decision:
     """A lead raised their hand again (a second contact-me form, a trial request): routing
     tells the lead's owner, once per trigger event."""
-    return {"type": "prospect.reengaged", "prospect": prospect, "score": score, "at": at,
+    return {"type": PROSPECT_REENGAGED, "prospect": prospect, "score": score, "at": at,
             "rules_version": version, "trigger": trigger}
 
 
 def rejected(version: str, line: int, error: str) -> Decision:
-    return {"type": "event.rejected", "line": line, "error": error, "rules_version": version}
+    return {"type": EVENT_REJECTED, "line": line, "error": error, "rules_version": version}
 
 
 # Routing's decisions: where each lead went and what happened to it there.
@@ -185,10 +196,12 @@ class LeadRouted(TypedDict):
 
 
 class LeadEvent(TypedDict):
-    """What happened to an assigned lead: acknowledged, reminded, reassigned or breached.
-    `lead.reassigned` adds `from_rep` and `reason`."""
+    """What happened to an assigned lead: acknowledged, completed, reminded, reassigned,
+    told of a new hand-raise or breached. `lead.reassigned` adds `from_rep`, `reason` and
+    `routed`; `lead.reengaged` the `trigger`."""
 
-    type: Literal["lead.acknowledged", "lead.reminded", "lead.reassigned", "sla.breached"]
+    type: Literal["lead.acknowledged", "lead.completed", "lead.reminded", "lead.reassigned",
+                  "lead.reengaged", "sla.breached"]
     lead: str
     prospect: str
     rep: str
@@ -197,10 +210,21 @@ class LeadEvent(TypedDict):
 
 #: Every decision type, by the stage that makes it.
 DECISION_TYPES = {
-    "scoring": ("score.changed", "prospect.promoted", "prospect.reengaged", "event.rejected"),
-    "routing": ("lead.routed", "lead.acknowledged", "lead.completed", "lead.reminded",
-                "lead.reassigned", "lead.reengaged", "sla.breached"),
+    "scoring": (SCORE_CHANGED, PROSPECT_PROMOTED, PROSPECT_REENGAGED, EVENT_REJECTED),
+    "routing": (LEAD_ROUTED, LEAD_ACKNOWLEDGED, LEAD_COMPLETED, LEAD_REMINDED,
+                LEAD_REASSIGNED, LEAD_REENGAGED, SLA_BREACHED),
 }
+_KNOWN = frozenset(kind for kinds in DECISION_TYPES.values() for kind in kinds)
+
+
+def read_decision(value: bytes) -> Decision:
+    """A record of the decisions topic as a decision: a JSON object whose `type` is one of
+    `DECISION_TYPES`; ValueError otherwise. The one reader every consumer of decisions
+    uses, so a record no stage wrote is refused the same way everywhere."""
+    decision = orjson.loads(value)
+    if not isinstance(decision, dict) or decision.get("type") not in _KNOWN:
+        raise ValueError("not a decision: expected a JSON object with a known \"type\"")
+    return decision
 
 
 def lead_event(kind: str, lead: str, prospect: str, rep: str, at: str,
@@ -211,7 +235,7 @@ def lead_event(kind: str, lead: str, prospect: str, rep: str, at: str,
 def routing_summary(row: Decision) -> str:
     """One line for a routing decision: where the lead went and why, or what happened."""
     kind = row["type"]
-    if kind == "lead.routed":
+    if kind == LEAD_ROUTED:
         passed = ", ".join(f"{c['rep']} ({c['excluded']})" for c in row["candidates"]
                            if c["excluded"])
         how = row.get("chosen_by") or ("fallback: nobody eligible" if row["fallback"] else "")
@@ -219,16 +243,16 @@ def routing_summary(row: Decision) -> str:
         line = (f"routed to {row['rep']}{shown}, team {row['team']} by {row['matched']}; "
                 f"deadline {row['deadline']}")
         return line + (f"; passed over {passed}" if passed else "")
-    if kind == "lead.reassigned":
+    if kind == LEAD_REASSIGNED:
         return f"reassigned {row['from_rep']} -> {row['rep']}: {row['reason']}"
-    if kind == "lead.reminded":
+    if kind == LEAD_REMINDED:
         return f"reminded {row['rep']}: not acknowledged yet"
-    if kind == "sla.breached":
+    if kind == SLA_BREACHED:
         return f"SLA breached: {row['rep']} missed the deadline {row['deadline']}"
-    if kind == "lead.reengaged":
+    if kind == LEAD_REENGAGED:
         return f"{row['rep']} told: the lead raised their hand again"
-    if kind == "lead.acknowledged":
+    if kind == LEAD_ACKNOWLEDGED:
         return f"acknowledged by {row['rep']}"
-    if kind == "lead.completed":
+    if kind == LEAD_COMPLETED:
         return f"completed by {row['rep']}"
     return f"{kind} {row.get('rep', '')}".rstrip()

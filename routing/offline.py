@@ -17,7 +17,13 @@ from typing import Any
 
 import orjson
 
-from leadscore.decisions import Decision, ProspectPromoted, iso
+from leadscore.decisions import (
+    PROSPECT_PROMOTED,
+    PROSPECT_REENGAGED,
+    Decision,
+    ProspectPromoted,
+    iso,
+)
 from routing.policy import Lead, Loads, Rotation, assign, load_periods, route, team_for
 from routing.roster import CompiledRoster
 from routing.sla import (
@@ -167,7 +173,7 @@ def with_routing(roster: CompiledRoster, items: Iterable[Any]) -> Iterator[Any]:
             yield item
             continue
         yield item
-        if item.get("type") == "prospect.promoted":
+        if item.get("type") == PROSPECT_PROMOTED:
             yield from offline.route(item)  # type: ignore[arg-type]
-        elif item.get("type") == "prospect.reengaged":
+        elif item.get("type") == PROSPECT_REENGAGED:
             yield from offline.tell_owner(item)

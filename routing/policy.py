@@ -22,7 +22,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from leadscore.decisions import FAST_TRACK, Candidate, Decision, ProspectPromoted, iso
+from leadscore.decisions import FAST_TRACK, LEAD_ROUTED, Candidate, Decision, ProspectPromoted, iso
 from routing.hours import add_working_time, next_start, within
 from routing.roster import CompiledRoster, Rep, Team
 
@@ -149,7 +149,7 @@ def assign(
     else:
         deadline = due = now + timedelta(seconds=sla.standard.work_within)
     routed: Decision = {
-        "type": "lead.routed", "lead": lead.id, "prospect": lead.prospect, "track": lead.track,
+        "type": LEAD_ROUTED, "lead": lead.id, "prospect": lead.prospect, "track": lead.track,
         "team": team.id, "matched": matched, "candidates": candidates, "rep": chosen.rep,
         "fallback": chosen.fallback, "chosen_by": chosen.how, "due": iso(due.timestamp()),
         "deadline": iso(deadline.timestamp()), "at": iso(now.timestamp()),

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from leadscore.decisions import iso, lead_event
+from leadscore.decisions import LEAD_ACKNOWLEDGED, LEAD_COMPLETED, LEAD_REASSIGNED, iso, lead_event
 from routing import metrics
 from routing.policy import Lead, cannot_hold, card, outside
 from routing.roster import CompiledRoster, Rep
@@ -91,12 +91,12 @@ async def queue(
 
 
 async def acknowledge(store: Store, lead_id: str, rep: str, now: datetime) -> Answer:
-    return await _set(store, lead_id, ACKNOWLEDGED, (ASSIGNED,), rep, "lead.acknowledged", now)
+    return await _set(store, lead_id, ACKNOWLEDGED, (ASSIGNED,), rep, LEAD_ACKNOWLEDGED, now)
 
 
 async def complete(store: Store, lead_id: str, rep: str | None, now: datetime) -> Answer:
     return await _set(store, lead_id, COMPLETED, (ASSIGNED, ACKNOWLEDGED), rep,
-                      "lead.completed", now)
+                      LEAD_COMPLETED, now)
 
 
 async def reassign(
@@ -148,7 +148,7 @@ async def _move(store: Store, roster: CompiledRoster, lead: dict[str, Any], rep:
     promotion = lead["origin"]["promotion"]
     routed = {**lead["routed"], "rep": rep.id, "team": rep.team, "fallback": False,
               "at": iso(now.timestamp())}
-    event = lead_event("lead.reassigned", lead_id, promotion["prospect"], rep.id,
+    event = lead_event(LEAD_REASSIGNED, lead_id, promotion["prospect"], rep.id,
                        iso(now.timestamp()), from_rep=holder, reason=why, routed=routed)
     moves = len(lead["tried"])
     items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event],

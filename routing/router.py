@@ -31,7 +31,14 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from leadscore.decisions import Decision, ProspectPromoted, iso
+from leadscore.decisions import (
+    PROSPECT_PROMOTED,
+    PROSPECT_REENGAGED,
+    Decision,
+    ProspectPromoted,
+    iso,
+    read_decision,
+)
 from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from routing import metrics
@@ -189,13 +196,13 @@ class _NewGroupStartsRecently(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def _route_record(routing: Routing, record: Any) -> None:
     try:
-        decision = orjson.loads(record.value)
-        kind = decision.get("type") if isinstance(decision, dict) else None
+        decision: Any = read_decision(record.value)  # its fields are checked below
+        kind = decision["type"]
         handle: Callable[[Routing, Any, int | None], Awaitable[str]]
-        if kind == "prospect.promoted":
+        if kind == PROSPECT_PROMOTED:
             Lead.of(cast(ProspectPromoted, decision))  # checks what routing reads of it
             handle = assign_promotion
-        elif kind == "prospect.reengaged":
+        elif kind == PROSPECT_REENGAGED:
             _check_hand_raise(decision)
             handle = tell_owner
         else:

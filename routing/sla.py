@@ -19,7 +19,17 @@ from typing import Any, cast
 
 import orjson
 
-from leadscore.decisions import FAST_TRACK, Decision, ProspectPromoted, iso, lead_event
+from leadscore.decisions import (
+    FAST_TRACK,
+    LEAD_REASSIGNED,
+    LEAD_REENGAGED,
+    LEAD_REMINDED,
+    SLA_BREACHED,
+    Decision,
+    ProspectPromoted,
+    iso,
+    lead_event,
+)
 from leadscore.durations import written
 from routing.alerts import Kind, alert
 from routing.policy import Assignment, Lead, Rotation, card
@@ -130,7 +140,7 @@ def reengaged(
     promotion = cast(ProspectPromoted, {**origin["promotion"], "score": raised["score"],
                                         "trigger": raised["trigger"]})
     lead = Lead.of(promotion)
-    told = lead_event("lead.reengaged", lead.id, lead.prospect, routed["rep"], raised["at"],
+    told = lead_event(LEAD_REENGAGED, lead.id, lead.prospect, routed["rep"], raised["at"],
                       trigger=raised["trigger"])
     return announcements(roster, lead, routed, "re_engaged", received_at, [told],
                          with_timers=False, ordinal=raised["trigger"]["id"])
@@ -180,11 +190,11 @@ def step(
     lead = Lead.of(promotion)
     at = iso(when.timestamp())
     if timer.action == BREACH:
-        breached = lead_event("sla.breached", lead.id, lead.prospect, routed["rep"], at,
+        breached = lead_event(SLA_BREACHED, lead.id, lead.prospect, routed["rep"], at,
                               track=lead.track, deadline=at)
         return Step([("decision", lead.prospect, orjson.dumps(breached))])
     if timer.action == "remind":
-        reminded = lead_event("lead.reminded", lead.id, lead.prospect, timer.rep, at)
+        reminded = lead_event(LEAD_REMINDED, lead.id, lead.prospect, timer.rep, at)
         return Step(announcements(roster, lead, routed, "reminder", None, [reminded],
                                   with_timers=False, ordinal=int(timer.step)))
     if reassign is None or (timer.action == "reassign" and reassign.chosen == "waits_for_shift"):
@@ -215,7 +225,7 @@ def handed_over(
     """A lead handed from `from_rep` to the rep `moved` names, for `reason`: the
     `lead.reassigned` decision, the new rep's alert and SLA timers."""
     lead = Lead.of(origin["promotion"])
-    reassigned = lead_event("lead.reassigned", lead.id, lead.prospect, moved["rep"],
+    reassigned = lead_event(LEAD_REASSIGNED, lead.id, lead.prospect, moved["rep"],
                             iso(when.timestamp()), from_rep=from_rep, reason=reason,
                             routed=moved)
     items = announcements(roster, lead, moved, "reassigned", None, [reassigned],

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from leadscore.arguments import InputFileError, aware_time, check_output_file, check_text_file
+from leadscore.decisions import PROSPECT_PROMOTED, SCORE_CHANGED
 from scoring_rules import compare, explain
 from scoring_rules.compile import RuleSet, load_rules
 from scoring_rules.errors import RulesError
@@ -181,7 +182,7 @@ def run_replay(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"replayed {end.events} events ({end.rejected} rejected) for {len(end.states)} "
           f"prospects up to {end.now.isoformat() if end.now else '-'} with rules {rules.version}:"
-          f" {kinds['score.changed']} score changes, {kinds['prospect.promoted']} promotions "
+          f" {kinds[SCORE_CHANGED]} score changes, {kinds[PROSPECT_PROMOTED]} promotions "
           f"in {elapsed:.2f}s", file=sys.stderr)
     return 0
 

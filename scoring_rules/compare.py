@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from leadscore.decisions import FAST_TRACK
+from leadscore.decisions import FAST_TRACK, PROSPECT_PROMOTED, SCORE_CHANGED
 from scoring_rules.compile import RuleSet
 from scoring_rules.replay import ReplayEnd, replay_lines
 
@@ -30,9 +30,9 @@ def outcome(rules: RuleSet, lines: Iterable[bytes]) -> Outcome:
     for item in replay_lines(rules, lines):
         if isinstance(item, ReplayEnd):
             result.stages = {key: state.stage for key, state in item.states.items()}
-        elif item["type"] == "score.changed":
+        elif item["type"] == SCORE_CHANGED:
             result.hits[item["rule"]] += 1
-        elif item["type"] == "prospect.promoted":
+        elif item["type"] == PROSPECT_PROMOTED:
             result.promoted.add(item["prospect"])
             if item["track"] == FAST_TRACK:
                 result.fast_tracked.add(item["prospect"])

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadscore.decisions import ANON_PREFIX, MERGE_RULE, Decision, routing_summary
+from leadscore.decisions import (
+    ANON_PREFIX,
+    MERGE_RULE,
+    PROSPECT_PROMOTED,
+    SCORE_CHANGED,
+    Decision,
+    routing_summary,
+)
 from scoring_rules.compile import RuleSet
 from scoring_rules.replay import ReplayEnd, replay_lines
 from scoring_rules.state import ProspectState
@@ -63,11 +70,11 @@ def render(explanation: Explanation, rules: RuleSet, note: str | None = None) ->
                      ", ".join(explanation.anonymous_ids))
     table: list[tuple[str, ...]] = [("at", "event", "rule", "delta", "score")]
     for row in explanation.rows:
-        if row["type"] == "prospect.promoted":
+        if row["type"] == PROSPECT_PROMOTED:
             table.append((row["at"], "", f"=> promoted to lead, {row['track']}", "",
                           str(row["score"])))
             continue
-        if row["type"] != "score.changed":
+        if row["type"] != SCORE_CHANGED:
             table.append((row["at"], "=> " + routing_summary(row)))
             continue
         rule = row["rule"]

@@ -18,7 +18,15 @@ import orjson
 import yaml
 from kafka import KafkaConsumer
 
-from leadscore.decisions import DECISION_TYPES, FAST_TRACK, STANDARD, routing_summary
+from leadscore.decisions import (
+    DECISION_TYPES,
+    FAST_TRACK,
+    PROSPECT_PROMOTED,
+    SCORE_CHANGED,
+    STANDARD,
+    read_decision,
+    routing_summary,
+)
 from leadscore.infra.kafka_tansu import run_tansu
 from leadscore.infra.processes import free_port, stop, wait_until_ready
 from leadscore.infra.redis_local import run_redis
@@ -105,7 +113,11 @@ def print_decisions(settings: Settings) -> None:
     )
     try:
         for record in consumer:
-            print(format_decision(orjson.loads(record.value)), flush=True)
+            try:
+                decision = read_decision(record.value)
+            except ValueError:  # no decision of ours: nothing to show
+                continue
+            print(format_decision(decision), flush=True)
     finally:
         consumer.close()
 
@@ -114,11 +126,11 @@ def format_decision(decision: dict[str, object]) -> str:
     """One decision as a readable line for the terminal."""
     kind = str(decision["type"])
     who = decision.get("prospect", "")
-    if kind == "score.changed":
+    if kind == SCORE_CHANGED:
         delta = int(str(decision["delta"]))
         return (f"{decision['at']}  {who:<28} {delta:+4d}  {decision['rule']:<28} "
                 f"score {decision['score']}")
-    if kind == "prospect.promoted":
+    if kind == PROSPECT_PROMOTED:
         track = "FAST TRACK" if decision["track"] == FAST_TRACK else STANDARD
         return f"{decision['at']}  {who:<28} LEAD  {track:<28} score {decision['score']}"
     if kind in DECISION_TYPES["routing"]:

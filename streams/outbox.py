@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from leadscore.decisions import PROSPECT_PROMOTED
 from leadscore.kafka_security import aiokafka_security
 from leadscore.logs import mask_email
 from streams import metrics
@@ -103,7 +104,7 @@ def _count_and_log(decision: dict[str, Any]) -> None:
     if counter is None:
         counter = _DECIDED[decision["type"]] = metrics.DECISIONS.labels(decision["type"])
     counter.inc()
-    if decision["type"] == "prospect.promoted":
+    if decision["type"] == PROSPECT_PROMOTED:
         log.info("promoted", extra={
             "prospect": mask_email(decision["prospect"]), "track": decision["track"],
             "score": decision["score"],

@@ -43,7 +43,7 @@ from typing import Any, Literal, TypedDict
 
 import orjson
 
-from leadscore.decisions import ANON_PREFIX
+from leadscore.decisions import ANON_PREFIX, Decision
 from leadscore.occurrences import Occurrence, occurrence_of
 from scoring_rules import ProspectState, RuleSet, advance, merge, next_due
 from scoring_rules.engine import apply_occurrence
@@ -51,9 +51,6 @@ from streams.due_index import DueIndex
 
 #: Anonymous ids remembered per prospect, so a repeated identify does not claim again.
 MAX_LINKS = 32
-
-Decision = dict[str, Any]
-
 
 class Message(TypedDict, total=False):
     kind: Literal["event", "claim", "absorb"]
