@@ -29,11 +29,16 @@ import aiohttp
 from bench.pipeline import broker, isolated
 from bench.speed_to_lead import _ready
 from leadscore.infra.processes import stop
+from leadscore.infra.receivers import (
+    EVERY,
+    SECRET,
+    Webhook,
+    contact_form,
+    isolation_roster,
+    webhook_receiver,
+)
 from leadscore.infra.redis_local import run_redis
 from streams.worker import spawn_worker
-from tests.receivers import EVERY, Webhook, webhook_receiver
-from tests.test_dispatch import isolation_roster
-from tests.test_routing_live import SECRET, contact_form
 
 
 def main(argv: list[str] | None = None) -> int:

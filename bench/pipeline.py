@@ -35,10 +35,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.baseline_loop import json_object
-from bench.replay import calibration, generate
+from bench.replay import calibration
 from leadscore.decisions import EVENT_REJECTED
 from leadscore.infra.kafka_apache import run_apache_kafka
 from leadscore.infra.processes import free_port, spawn, stop
+from leadscore.infra.sample_events import generate
 from leadscore.settings import Settings
 from scoring_rules import load_rules, replay_lines
 from streams.topics import topic_size, topics_of

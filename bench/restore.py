@@ -24,7 +24,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from bench.pipeline import broker
-from bench.replay import calibration, generate
+from bench.replay import calibration
+from leadscore.infra.sample_events import generate
 from leadscore.settings import Settings
 from scoring_rules import ReplayEnd, load_rules, replay_lines
 from streams.produce import Record, produce

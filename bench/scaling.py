@@ -25,8 +25,9 @@ from pathlib import Path
 from subprocess import Popen
 
 from bench.pipeline import broker, count_decisions, cpu_seconds, isolated, paced, preload
-from bench.replay import calibration, generate
+from bench.replay import calibration
 from leadscore.infra.processes import free_port, stop
+from leadscore.infra.sample_events import generate
 from leadscore.settings import Settings
 from streams.topics import topic_size, topics_of
 from streams.worker import spawn_worker

@@ -25,13 +25,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.pipeline import broker, isolated
-from bench.replay import generate
 from leadscore.infra.processes import stop
+from leadscore.infra.receivers import Webhook, webhook_receiver
 from leadscore.infra.redis_local import run_redis
+from leadscore.infra.sample_events import generate
 from leadscore.settings import Settings
 from streams.topics import topics_of
 from streams.worker import spawn_worker
-from tests.receivers import Webhook, webhook_receiver
 
 SECRET = "bench-webhook-secret"
 

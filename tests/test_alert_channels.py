@@ -16,12 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from leadscore.infra.receivers import smtp_server, webhook_receiver
 from routing.alerts import Alert, Context, Delivered, Gone, Retry, alert, channel_types, text
 from routing.channels.email import email_message
 from routing.channels.slack import message
 from routing.dispatch import backoff
 from routing.roster import Channel, Rep
-from tests.receivers import smtp_server, webhook_receiver
 
 REP = Rep(id="ana", name="Ana López", email="ana@northwind.example", role="MRR", team="emea",
           time_zone="Europe/Madrid")

@@ -17,6 +17,14 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 
 from leadscore.infra.broker import Broker
+from leadscore.infra.receivers import (
+    EVERY,
+    SECRET,
+    Mailbox,
+    Webhook,
+    isolation_roster,
+    webhook_receiver,
+)
 from routing.alerts import channel_types
 from routing.dispatch import (
     GIVE_UP_AFTER,
@@ -34,11 +42,9 @@ from routing.router import supervised
 from routing.store import StreamReader, prefix
 from streams.topics import topics_of
 from tests.live import persistent_redis, reading, running_worker, wait_for
-from tests.receivers import EVERY, Mailbox, Webhook, webhook_receiver
 from tests.test_alert_channels import the_alert
 from tests.test_routing_live import (
     CALM,
-    SECRET,
     alerted_once,
     post_batches,
     post_forms,
@@ -88,31 +94,6 @@ def test_a_worker_started_on_a_full_redis_scores_and_routes_once_redis_has_room(
             wait_for(lambda: len(webhook.delivered()) >= 2, 60, lambda: worker.log()[-3000:])
             assert '"routing: a task failed' not in worker.log()
         client.close()
-
-
-def isolation_roster(channels: dict[str, tuple[str, Webhook]]) -> str:
-    """Rep `good` (Spain) and rep `slow` (France), both alerted on every channel (name:
-    type, receiver)."""
-    names = list(channels)
-    text = "".join(f'\n  {name}: {{type: {kind}, url: "{receiver.url}", '
-                   'secret_env: TEST_WEBHOOK_SECRET}'
-                   for name, (kind, receiver) in channels.items())
-    teams, reps = "", ""
-    for rep, country in (("good", "ES"), ("slow", "FR")):
-        teams += f"""
-  - id: {rep}-team
-    territory: {{countries: [{country}]}}
-    escalation: {rep}
-    sla: {{fast_track: {{acknowledge_within: 1h, ladder: [{{after: 1h, action: remind}}]}}}}"""
-        reps += f"""
-  - id: {rep}
-    name: Rep {rep}
-    email: {rep}@northwind.example
-    role: MRR
-    team: {rep}-team
-    working_hours: {{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "00:00"}}
-    alerts: [{", ".join(names)}]"""
-    return f"teams:{teams}\nreps:{reps}\nchannels:{text}\n"
 
 
 def test_a_healthy_rep_and_channel_get_their_alerts_while_other_receivers_hang_or_fail(

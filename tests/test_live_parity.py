@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.replay import generate
 from leadscore.events import Event
 from leadscore.infra.broker import Broker
+from leadscore.infra.sample_events import generate
 from leadscore.settings import Settings
 from scoring_rules import ProspectState, RuleSet, load_rules, replay_lines
 from streams.send import send_file

@@ -25,6 +25,14 @@ import redis
 from kafka import KafkaProducer
 
 from leadscore.infra.broker import Broker
+from leadscore.infra.receivers import (
+    SECRET,
+    Mailbox,
+    Webhook,
+    contact_form,
+    smtp_server,
+    webhook_receiver,
+)
 from leadscore.infra.redis_local import run_tls_redis
 from leadscore.settings import Settings
 from routing.dispatch import alerts_stream
@@ -43,11 +51,9 @@ from tests.live import (
     running_worker,
     wait_for,
 )
-from tests.receivers import Mailbox, Webhook, smtp_server, webhook_receiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
-SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"  # 24 bytes
 INGEST = "ingest-secret-for-routing-tests"
 
 
@@ -98,13 +104,6 @@ def routing_settings(broker: Broker, redis_url: str, unique: str, tmp_path: Path
     path.write_text(roster_text)
     return live_settings(broker, unique, tmp_path, redis_url=redis_url, roster_path=path,
                          ingest_secret=INGEST, api_secret="api-secret-for-the-tests")
-
-
-def contact_form(email: str, country: str = "ES") -> bytes:
-    return orjson.dumps({"form": "contact_me", "email": email,
-                         "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                         "fields": {"name": "Ana López", "title": "VP Sales",
-                                    "company": "Acme", "country": country}})
 
 
 def test_a_contact_me_form_reaches_the_reps_webhook_and_mailbox(

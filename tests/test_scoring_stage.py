@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.replay import generate
 from leadscore.events import Event
+from leadscore.infra.sample_events import generate
 from scoring_rules import RuleSet, replay_lines
 from scoring_rules.state import REMEMBERED_EVENT_IDS
 from streams.due_index import DueIndex

@@ -1,5 +1,8 @@
-"""Real alert receivers for the routing tests: a webhook server that checks signatures,
-and an SMTP server (aiosmtpd). Each records what it received, with the time."""
+"""Real alert receivers for the routing tests and benchmarks: a webhook server that checks
+signatures, and an SMTP server (aiosmtpd), each recording what it received, with the time;
+and what a run against them sends: the signing secret they check, a contact-me form, a
+roster alerting reps on them. Tests and benchmarks share these without importing each
+other."""
 
 from __future__ import annotations
 
@@ -150,3 +153,39 @@ def smtp_server() -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+#: The Standard Webhooks secret the receivers check (24 bytes, base64).
+SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
+
+
+def contact_form(email: str, country: str = "ES") -> bytes:
+    return orjson.dumps({"form": "contact_me", "email": email,
+                         "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         "fields": {"name": "Ana López", "title": "VP Sales",
+                                    "company": "Acme", "country": country}})
+
+
+def isolation_roster(channels: dict[str, tuple[str, Webhook]]) -> str:
+    """Rep `good` (Spain) and rep `slow` (France), both alerted on every channel (name:
+    type, receiver)."""
+    names = list(channels)
+    text = "".join(f'\n  {name}: {{type: {kind}, url: "{receiver.url}", '
+                   'secret_env: TEST_WEBHOOK_SECRET}'
+                   for name, (kind, receiver) in channels.items())
+    teams, reps = "", ""
+    for rep, country in (("good", "ES"), ("slow", "FR")):
+        teams += f"""
+  - id: {rep}-team
+    territory: {{countries: [{country}]}}
+    escalation: {rep}
+    sla: {{fast_track: {{acknowledge_within: 1h, ladder: [{{after: 1h, action: remind}}]}}}}"""
+        reps += f"""
+  - id: {rep}
+    name: Rep {rep}
+    email: {rep}@northwind.example
+    role: MRR
+    team: {rep}-team
+    working_hours: {{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "00:00"}}
+    alerts: [{", ".join(names)}]"""
+    return f"teams:{teams}\nreps:{reps}\nchannels:{text}\n"
