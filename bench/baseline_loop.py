@@ -10,7 +10,7 @@ by prospect) -> changelog -> `decisions`, two consumers as in the worker, each r
 parsed once per hop. What the Kafka client and the loops around it cost on their own: no
 worker doing the same reads and writes can be faster.
 
-Both produce in batches, as the worker does (`streams.produce`).
+Both produce in batches, as the worker does (`leadscore.kafka.produce`).
 Run by `bench.pipeline` as `python -m bench.baseline_loop baseline|ceiling`, with the
 worker's settings in its environment (`streams.worker.worker_env`).
 """
@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from leadscore.kafka.produce import Record, produce
 from leadscore.settings import Settings
 from scoring_rules import load_rules
 from streams.due_index import DueIndex
-from streams.produce import Record, produce
 from streams.scoring import Entry, Message, event_message, handle, outbox
 from streams.sources import map_raw
 from streams.topics import topics_of

@@ -40,9 +40,10 @@ from leadscore.decisions import EVENT_REJECTED
 from leadscore.infra.kafka_apache import run_apache_kafka
 from leadscore.infra.processes import free_port, spawn, stop
 from leadscore.infra.sample_events import generate
+from leadscore.kafka.topics import topic_size
 from leadscore.settings import Settings
 from scoring_rules import load_rules, replay_lines
-from streams.topics import topic_size, topics_of
+from streams.topics import topics_of
 from streams.worker import prepare_topics, spawn_worker, worker_env
 
 

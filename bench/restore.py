@@ -26,12 +26,12 @@ from aiokafka import AIOKafkaProducer
 from bench.pipeline import broker
 from bench.replay import calibration
 from leadscore.infra.sample_events import generate
+from leadscore.kafka.produce import Record, produce
+from leadscore.kafka.topics import ensure_topics
 from leadscore.settings import Settings
 from scoring_rules import ReplayEnd, load_rules, replay_lines
-from streams.produce import Record, produce
 from streams.scoring import Entry, encode_entry
 from streams.store import Table, open_table, restore_tables
-from streams.topics import ensure_topics
 
 
 def main(argv: list[str] | None = None) -> int:

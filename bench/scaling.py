@@ -28,8 +28,9 @@ from bench.pipeline import broker, count_decisions, cpu_seconds, isolated, paced
 from bench.replay import calibration
 from leadscore.infra.processes import free_port, stop
 from leadscore.infra.sample_events import generate
+from leadscore.kafka.topics import topic_size
 from leadscore.settings import Settings
-from streams.topics import topic_size, topics_of
+from streams.topics import topics_of
 from streams.worker import spawn_worker
 
 JOIN_AT, LEAVE_AT, WINDOW = 10.0, 25.0, 8.0

@@ -30,12 +30,12 @@ import aiohttp
 import orjson
 from redis.exceptions import RedisError
 
+from leadscore.kafka.dead_letters import DeadLetter, counted, letter, unrecorded
 from leadscore.logs import mask_emails
 from routing import metrics
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome, Retry
 from routing.roster import Channel
 from routing.store import StreamReader
-from streams.dead_letters import DeadLetter, counted, letter, unrecorded
 
 log = logging.getLogger("leadscore.alerts")
 

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from leadscore.durations import Duration
+from leadscore.kafka.topics import fits
 from leadscore.yaml_files import (
     FileError,
     FilesError,
@@ -38,7 +39,6 @@ from leadscore.yaml_files import (
     validate,
     yaml_texts,
 )
-from streams.topics import fits
 
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -39,6 +39,10 @@ from leadscore.decisions import (
     iso,
     read_decision,
 )
+from leadscore.kafka.dead_letters import as_record, counted, describe, letter, send, unrecorded
+from leadscore.kafka.produce import Record, produce
+from leadscore.kafka.topics import fits
+from leadscore.kafka.versions import follow_versions
 from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from routing import metrics
@@ -72,10 +76,7 @@ from routing.sla import (
     step,
 )
 from routing.store import ACKNOWLEDGED, ASSIGNED, QUEUES, Move, Store, StreamReader, redis_down
-from streams.dead_letters import as_record, counted, describe, letter, send, unrecorded
-from streams.produce import Record, produce
-from streams.topics import Topics, fits
-from streams.versions import follow_versions
+from streams.topics import Topics
 
 log = logging.getLogger("leadscore.routing")
 

@@ -30,6 +30,7 @@ import orjson
 from pydantic import SecretStr, ValidationError
 
 from leadscore.events import describe_error
+from leadscore.kafka.topics import batch_size, fits
 from leadscore.settings import Settings
 from leadscore.webhook_signatures import (
     WEBHOOK_ID,
@@ -40,7 +41,7 @@ from leadscore.webhook_signatures import (
 )
 from streams.scoring import event_message
 from streams.sources import Source, discover_sources
-from streams.topics import batch_size, event_too_large, fits, topics_of
+from streams.topics import event_too_large, topics_of
 
 #: JSON nested deeper than this is refused: no payload needs it, and deep nesting is how
 #: parsers and serialisers are made to fail.

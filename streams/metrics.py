@@ -11,9 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
 
 EVENTS_IN = Counter("leadscore_raw_events_total", "Raw events read, by source", ["source"])
-DEAD_LETTERS = Counter(
-    "leadscore_dead_letters_total", "Events sent to the dead-letter topic", ["source", "stage"]
-)
 DECISIONS = Counter("leadscore_decisions_total", "Decisions published, by type", ["type"])
 SCORING_SECONDS = Histogram(
     "leadscore_scoring_seconds",

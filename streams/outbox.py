@@ -22,14 +22,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from leadscore.decisions import PROSPECT_PROMOTED
+from leadscore.kafka.dead_letters import as_record, counted, describe, letter
+from leadscore.kafka.produce import Record, produce
+from leadscore.kafka.topics import fits
 from leadscore.kafka_security import aiokafka_security
 from leadscore.logs import mask_email
 from streams import metrics
-from streams.dead_letters import as_record, counted, describe, letter
 from streams.pipeline import COMMIT_SECONDS, Pipeline
-from streams.produce import Record, produce
 from streams.scoring import outbox, position_of
-from streams.topics import fits
 
 log = logging.getLogger("leadscore.outbox")
 

@@ -33,14 +33,22 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from leadscore.kafka.dead_letters import (
+    DeadLetter,
+    as_record,
+    counted,
+    describe,
+    letter,
+    unrecorded,
+)
+from leadscore.kafka.produce import Record, produce
+from leadscore.kafka.topics import fits
 from leadscore.kafka_security import aiokafka_security
 from scoring_rules import RuleSet
 from streams import metrics
-from streams.dead_letters import DeadLetter, as_record, counted, describe, letter, unrecorded
 from streams.decay_clock import PartitionClock, tick_time
 from streams.due_index import DueIndex
 from streams.pipeline import COMMIT_SECONDS, Pipeline
-from streams.produce import Record, produce
 from streams.scoring import (
     event_message,
     handle,
@@ -50,7 +58,7 @@ from streams.scoring import (
 )
 from streams.sources import map_raw
 from streams.store import Table, open_table, restore_tables
-from streams.topics import event_too_large, fits
+from streams.topics import event_too_large
 
 log = logging.getLogger("leadscore.worker")
 

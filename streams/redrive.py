@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams.dead_letters import REDRIVABLE, DeadLetter, key_bytes, raw_bytes
+from leadscore.kafka.dead_letters import REDRIVABLE, DeadLetter, key_bytes, raw_bytes
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Rules change without a restart: every worker follows the compacted `rules` topic
-(`streams.versions`). `leadscore rules publish` checks a rule set and writes its files
+(`leadscore.kafka.versions`). `leadscore rules publish` checks a rule set and writes its files
 there; a version that fails the check anyway (written by other means) is refused and set
 aside, and the running rules stay in force."""
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
+from leadscore.kafka.versions import follow_versions
 from leadscore.kafka_security import kafka_python_security
 from leadscore.settings import Settings
 from scoring_rules import RulesError, RuleSet, load_rule_texts, rule_file_texts
@@ -19,7 +20,6 @@ from streams import metrics
 from streams.pipeline import Pipeline
 from streams.sources import all_event_types
 from streams.topics import topics_of
-from streams.versions import follow_versions
 
 log = logging.getLogger("leadscore.rules")
 

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from leadscore.infra.processes import spawn
+from leadscore.kafka.topics import ensure_topics, wait_for_topics
 from leadscore.kafka_security import aiokafka_security, kafka_python_security
 from leadscore.logs import configure_logging
 from leadscore.settings import Settings
@@ -43,7 +44,7 @@ from streams.pipeline import Pipeline
 from streams.processor import run_processor
 from streams.rules_feed import follow_rules
 from streams.sources import all_event_types, discover_sources
-from streams.topics import ensure_topics, topics_of, wait_for_topics
+from streams.topics import topics_of
 
 log = logging.getLogger("leadscore.worker")
 

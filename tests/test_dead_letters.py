@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import orjson
 
-from streams.dead_letters import as_record, letter, raw_bytes, unrecorded
+from leadscore.kafka.dead_letters import as_record, letter, raw_bytes, unrecorded
+from leadscore.kafka.topics import fits
 from streams.redrive import Selection, not_redrivable, summarise, without_origin
-from streams.topics import fits
 
 
 def record(value: bytes | None, key: bytes | None = b"ana@acme.example") -> SimpleNamespace:

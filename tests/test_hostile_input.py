@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from leadscore.events import Event
+from leadscore.kafka.topics import fits
 from leadscore.settings import Settings
 from scoring_rules import load_rules
 from scoring_rules.replay import replay_lines
@@ -28,7 +29,7 @@ from streams.processor import Owned, score_one
 from streams.scoring import event_message
 from streams.sources import map_raw
 from streams.store import Table
-from streams.topics import fits, max_event_bytes
+from streams.topics import max_event_bytes
 from tests.hostile import SOURCES, VALID_EVENT, documents, dumps, events_messages, payloads
 from tests.scoring_events import DEFAULT_RULES
 

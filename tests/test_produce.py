@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadscore.infra.broker import Broker
-from streams.produce import Record, murmur2, partition_of, produce
-from streams.topics import ensure_topics
+from leadscore.kafka.produce import Record, murmur2, partition_of, produce
+from leadscore.kafka.topics import ensure_topics
 
 
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=64))

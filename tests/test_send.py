@@ -12,8 +12,8 @@ from kafka import KafkaConsumer
 
 from leadscore.cli import main
 from leadscore.infra.broker import Broker
+from leadscore.kafka.topics import ensure_topics
 from streams.send import Unreadable, read_items
-from streams.topics import ensure_topics
 
 
 def test_items_of_a_json_array_file_are_located_by_line() -> None:

@@ -14,7 +14,7 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 
 from leadscore.infra.broker import Broker, admin_client
-from streams.topics import ensure_topics
+from leadscore.kafka.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
 

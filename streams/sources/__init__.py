@@ -54,7 +54,7 @@ class SourceError(Exception):
 
 class Unmapped(TypedDict):
     """Why a raw message maps to no events; the map stage makes it a dead letter
-    (`streams.dead_letters`)."""
+    (`leadscore.kafka.dead_letters`)."""
 
     source: str
     raw: str

@@ -22,15 +22,19 @@ from typing import Any, Literal, TypedDict
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from leadscore.events import describe_error
+from leadscore.kafka.produce import Record, produce
+from leadscore.kafka.topics import fits
 from leadscore.logs import mask_email
-from streams import metrics
-from streams.produce import Record, produce
-from streams.topics import fits
 
 log = logging.getLogger("leadscore.dead_letters")
+
+DEAD_LETTERS = Counter(
+    "leadscore_dead_letters_total", "Events sent to the dead-letter topic", ["source", "stage"]
+)
 
 #: Keys longer than this are not used as the dead letter's record key (the letter keeps it).
 _MAX_KEY = 1024
@@ -131,7 +135,7 @@ def key_bytes(dead: DeadLetter) -> bytes | None:
 
 def counted(dead: DeadLetter, cause: BaseException | None = None) -> DeadLetter:
     """Count and log `dead` (once; with the traceback when a bug of ours is the cause)."""
-    metrics.DEAD_LETTERS.labels(dead["source"], dead["stage"]).inc()
+    DEAD_LETTERS.labels(dead["source"], dead["stage"]).inc()
     fields = {
         "stage": dead["stage"], "source": dead["source"], "reason": dead["reason"][:500],
         "position": f"{dead['topic']}/{dead['partition']}@{dead['offset']}",

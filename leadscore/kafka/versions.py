@@ -17,9 +17,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from leadscore.kafka.dead_letters import Stage, counted, describe, letter, send
 from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
-from streams.dead_letters import Stage, counted, describe, letter, send
 
 #: Puts a published value in force; returns why it is refused, or None.
 Accept = Callable[[bytes], "str | None"]
