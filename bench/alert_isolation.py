@@ -26,6 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
+from app.worker import spawn_worker
 from bench.pipeline import broker, isolated
 from bench.speed_to_lead import _ready
 from leadscore.infra.processes import stop
@@ -38,7 +39,6 @@ from leadscore.infra.receivers import (
     webhook_receiver,
 )
 from leadscore.infra.redis_local import run_redis
-from streams.worker import spawn_worker
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ worker doing the same reads and writes can be faster.
 
 Both produce in batches, as the worker does (`leadscore.kafka.produce`).
 Run by `bench.pipeline` as `python -m bench.baseline_loop baseline|ceiling`, with the
-worker's settings in its environment (`streams.worker.worker_env`).
+worker's settings in its environment (`app.worker.worker_env`).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from subprocess import Popen
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from app.worker import prepare_topics, spawn_worker, worker_env
 from bench.baseline_loop import json_object
 from bench.replay import calibration
 from leadscore.decisions import EVENT_REJECTED
@@ -44,7 +45,6 @@ from leadscore.kafka.topics import topic_size
 from leadscore.settings import Settings
 from scoring_rules import load_rules, replay_lines
 from streams.topics import topics_of
-from streams.worker import prepare_topics, spawn_worker, worker_env
 
 
 @dataclass

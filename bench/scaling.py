@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from subprocess import Popen
 
+from app.worker import spawn_worker
 from bench.pipeline import broker, count_decisions, cpu_seconds, isolated, paced, preload
 from bench.replay import calibration
 from leadscore.infra.processes import free_port, stop
@@ -31,7 +32,6 @@ from leadscore.infra.sample_events import generate
 from leadscore.kafka.topics import topic_size
 from leadscore.settings import Settings
 from streams.topics import topics_of
-from streams.worker import spawn_worker
 
 JOIN_AT, LEAVE_AT, WINDOW = 10.0, 25.0, 8.0
 

@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from app.worker import spawn_worker
 from bench.pipeline import broker, isolated
 from leadscore.infra.processes import stop
 from leadscore.infra.receivers import Webhook, webhook_receiver
@@ -31,7 +32,6 @@ from leadscore.infra.redis_local import run_redis
 from leadscore.infra.sample_events import generate
 from leadscore.settings import Settings
 from streams.topics import topics_of
-from streams.worker import spawn_worker
 
 SECRET = "bench-webhook-secret"
 

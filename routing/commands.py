@@ -109,10 +109,10 @@ def run_publish(args: argparse.Namespace) -> int:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from leadscore.kafka.topics import deployment_topics
     from leadscore.kafka_security import kafka_python_security
     from leadscore.settings import Settings
     from routing.roster import ROSTER_KEY, RosterError, load_roster, published
-    from streams.topics import topics_of
 
     settings, path = Settings(), _path(args)
     if path is None:
@@ -123,7 +123,7 @@ def run_publish(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         print("not published: the running roster stays in force", file=sys.stderr)
         return 2
-    topic = topics_of(settings).roster
+    topic = deployment_topics(settings, {}).roster
     try:
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
                                  **kafka_python_security(settings))

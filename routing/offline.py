@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,7 +27,7 @@ from leadscore.decisions import (
     iso,
 )
 from routing.policy import Lead, Loads, Rotation, assign, load_periods, route, team_for
-from routing.roster import CompiledRoster
+from routing.roster import CompiledRoster, RosterError, load_roster
 from routing.sla import (
     BREACH,
     Timer,
@@ -177,3 +179,14 @@ def with_routing(roster: CompiledRoster, items: Iterable[Any]) -> Iterator[Any]:
             yield from offline.route(item)  # type: ignore[arg-type]
         elif item.get("type") == PROSPECT_REENGAGED:
             yield from offline.tell_owner(item)
+
+
+def preview(path: Path) -> tuple[Callable[[Iterable[Any]], Iterator[Any]], str] | str:
+    """`replay --roster` and `explain --roster`: what adds routing's decisions to a
+    replay's, with the roster at `path`, and the note on what a preview promises; or the
+    roster's errors."""
+    try:
+        roster = load_roster(path)
+    except RosterError as error:
+        return str(error)
+    return partial(with_routing, roster), PREVIEW_NOTE

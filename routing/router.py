@@ -41,7 +41,7 @@ from leadscore.decisions import (
 )
 from leadscore.kafka.dead_letters import as_record, counted, describe, letter, send, unrecorded
 from leadscore.kafka.produce import Record, produce
-from leadscore.kafka.topics import fits
+from leadscore.kafka.topics import Topics, fits
 from leadscore.kafka.versions import follow_versions
 from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
@@ -76,7 +76,6 @@ from routing.sla import (
     step,
 )
 from routing.store import ACKNOWLEDGED, ASSIGNED, QUEUES, Move, Store, StreamReader, redis_down
-from streams.topics import Topics
 
 log = logging.getLogger("leadscore.routing")
 

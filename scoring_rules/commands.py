@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,24 @@ from scoring_rules.compile import RuleSet, load_rules
 from scoring_rules.errors import RulesError
 from scoring_rules.replay import replay_lines, write_decisions
 
+#: A later stage run on a replay's decisions, given a file (routing, with `--roster FILE`):
+#: what adds its decisions and the note its output carries, or why the file is refused.
+Stage = Callable[[Iterable[Any]], Iterable[Any]]
+Preview = Callable[[Path], "tuple[Stage, str] | str"]
 
-def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+
+@dataclass(frozen=True)
+class Wiring:
+    """What these commands take from other areas, given by the composition root: the event
+    types installed sources add to the catalog, and routing's preview."""
+
+    event_types: Callable[[], dict[str, str]]
+    preview: Preview
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[Any], wiring: Wiring,
+) -> argparse._SubParsersAction[Any]:
     """Register this area's subcommands; returns the `rules` subcommands, to which the
     streams area adds `publish`."""
     rules = commands.add_parser("rules", help="work with scoring rule files")
@@ -35,7 +52,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubPars
         "check", help="check rule files; print every error as file:line:col: message")
     check.add_argument("path", nargs="?", type=Path,
                        help="a rule file or folder (default: the rules_path setting)")
-    check.set_defaults(handler=run_check)
+    check.set_defaults(handler=partial(run_check, wiring))
 
     replay = commands.add_parser(
         "replay", help="run past events through the rules; print decisions as JSON lines")
@@ -48,7 +65,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubPars
     replay.add_argument("--compare", type=Path, metavar="OTHER_RULES",
                         help="instead of decisions, report what the other rule set would "
                              "change: promotions, fast tracks, hits per rule, stages")
-    replay.set_defaults(handler=run_replay)
+    replay.set_defaults(handler=partial(run_replay, wiring))
 
     explain_cmd = commands.add_parser(
         "explain", help="show why a prospect has its score: rule hits in order")
@@ -58,7 +75,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> argparse._SubPars
     _rules_option(explain_cmd)
     _now_option(explain_cmd)
     _roster_option(explain_cmd)
-    explain_cmd.set_defaults(handler=run_explain)
+    explain_cmd.set_defaults(handler=partial(run_explain, wiring))
     return rules_commands
 
 
@@ -73,25 +90,10 @@ def _roster_option(parser: argparse.ArgumentParser) -> None:
                              "the SLA ladder playing out on the event clock")
 
 
-def _routing(path: Path | None) -> Callable[[Iterable[Any]], Iterable[Any]] | str | None:
-    """What adds routing decisions to a replay's, with the roster at `path`; the error text
-    if the roster is bad. Routing is its own area: it reads the replay's decisions."""
-    if path is None:
-        return None
-    from routing.offline import with_routing
-    from routing.roster import RosterError, load_roster
-
-    try:
-        roster = load_roster(path)
-    except RosterError as error:
-        return str(error)
-    return partial(with_routing, roster)
-
-
-def _preview_note() -> str:
-    from routing.offline import PREVIEW_NOTE
-
-    return PREVIEW_NOTE
+def _later_stage(wiring: Wiring, roster: Path | None) -> tuple[Stage, str] | str | None:
+    """Routing's preview with the roster at `roster` (None without one); the error text if
+    the roster is refused."""
+    return None if roster is None else wiring.preview(roster)
 
 
 def _now_option(parser: argparse.ArgumentParser) -> None:
@@ -105,16 +107,9 @@ def _default_rules() -> Path:
     return Settings().rules_path
 
 
-def _event_types() -> dict[str, str]:
-    """Event types the rules may use: the catalog plus those of installed source plugins."""
-    from streams.sources import all_event_types
-
-    return all_event_types()
-
-
-def _load(path: Path | None) -> RuleSet | None:
+def _load(wiring: Wiring, path: Path | None) -> RuleSet | None:
     try:
-        return load_rules(path or _default_rules(), _event_types())
+        return load_rules(path or _default_rules(), wiring.event_types())
     except RulesError as error:
         print(error, file=sys.stderr)
         return None
@@ -137,9 +132,9 @@ def _usable(events: Path, state: Path | None = None) -> bool:
     return True
 
 
-def run_check(args: argparse.Namespace) -> int:
+def run_check(wiring: Wiring, args: argparse.Namespace) -> int:
     try:
-        rules = load_rules(args.path or _default_rules(), _event_types())
+        rules = load_rules(args.path or _default_rules(), wiring.event_types())
     except RulesError as error:
         print(error)
         files = {e.file for e in error.errors}
@@ -150,31 +145,31 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_replay(args: argparse.Namespace) -> int:
+def run_replay(wiring: Wiring, args: argparse.Namespace) -> int:
     if not _usable(args.events, args.state):
         return 2
-    rules = _load(args.rules)
+    rules = _load(wiring, args.rules)
     if rules is None:
         return 2
     if args.compare is not None:
-        other = _load(args.compare)
+        other = _load(wiring, args.compare)
         if other is None:
             return 2
         base_outcome, other_outcome = compare.compare(rules, other, lambda: _lines(args.events))
         sys.stdout.write(compare.render(base_outcome, other_outcome))
         return 0
-    routing = _routing(args.roster)
-    if isinstance(routing, str):
-        print(routing, file=sys.stderr)
+    later = _later_stage(wiring, args.roster)
+    if isinstance(later, str):
+        print(later, file=sys.stderr)
         return 2
     started = time.perf_counter()
     items: Iterable[Any] = replay_lines(rules, _lines(args.events), args.now)
-    if routing is not None:
-        items = routing(items)
+    if later is not None:
+        items = later[0](items)
     end, kinds = write_decisions(items, sys.stdout.buffer)
     sys.stdout.buffer.flush()
-    if routing is not None:
-        print(textwrap.fill(_preview_note(), 88), file=sys.stderr)
+    if later is not None:
+        print(textwrap.fill(later[1], 88), file=sys.stderr)
     if args.state is not None:
         prospects = {key: state.summary(rules.min_score, rules.max_score)
                      for key, state in end.states.items()}
@@ -187,17 +182,17 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_explain(args: argparse.Namespace) -> int:
+def run_explain(wiring: Wiring, args: argparse.Namespace) -> int:
     if not _usable(args.events):
         return 2
-    rules = _load(args.rules)
+    rules = _load(wiring, args.rules)
     if rules is None:
         return 2
-    routing = _routing(args.roster)
-    if isinstance(routing, str):
-        print(routing, file=sys.stderr)
+    later = _later_stage(wiring, args.roster)
+    if isinstance(later, str):
+        print(later, file=sys.stderr)
         return 2
-    found = explain.explain(rules, _lines(args.events), args.prospect, args.now, routing)
-    sys.stdout.write(explain.render(found, rules,
-                                    _preview_note() if routing is not None else None))
+    found = explain.explain(rules, _lines(args.events), args.prospect, args.now,
+                            later[0] if later else None)
+    sys.stdout.write(explain.render(found, rules, later[1] if later else None))
     return 0 if found.state is not None else 1

@@ -38,15 +38,6 @@ def add_commands(
     )
     send.set_defaults(handler=run_send)
 
-    worker = commands.add_parser(
-        "worker",
-        help="run a stream-processing worker (configured by LEADSCORE_* settings)",
-        description="Run one worker of the live pipeline: map raw events, resolve identities, "
-        "score, publish decisions, serve the ingest API and /metrics. Start several with the "
-        "same settings to share the partitions. See docs/configuration.md.",
-    )
-    worker.set_defaults(handler=run_worker_command)
-
     letters = commands.add_parser(
         "dead-letters",
         help="list what the stages set aside, or send it back once the cause is fixed",
@@ -72,15 +63,6 @@ def add_commands(
                                 help="say what would be sent, send nothing")
         chosen.set_defaults(handler=run_dead_letters)
 
-    dev = commands.add_parser(
-        "dev",
-        help="run the whole pipeline locally on the embedded broker, with the example events",
-        description="Start the embedded Kafka-compatible broker (Tansu) and Redis, a worker, "
-        "send examples/events.jsonl, and print decisions as they arrive. Ctrl-C stops all.",
-    )
-    dev.add_argument("--events", type=Path, help="canonical events to send (JSON lines)")
-    dev.set_defaults(handler=run_dev_command)
-
 
 def run_publish(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
@@ -102,20 +84,6 @@ def run_publish(args: argparse.Namespace) -> int:
         return 1
     print(f"published rules {version} to {topics_of(settings).rules}")
     return 0
-
-
-def run_worker_command(args: argparse.Namespace) -> int:
-    from leadscore.settings import Settings
-    from streams.worker import run_worker
-
-    return run_worker(Settings())
-
-
-def run_dev_command(args: argparse.Namespace) -> int:
-    from leadscore.settings import Settings
-    from streams.dev import EXAMPLES, run_dev
-
-    return run_dev(Settings(), args.events or EXAMPLES)
 
 
 def run_send(args: argparse.Namespace) -> int:

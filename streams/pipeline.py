@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
+from leadscore.kafka.topics import Topics
 from leadscore.settings import Settings
 from scoring_rules import RuleSet
 from streams.health import Health
 from streams.sources import Source
-from streams.topics import Topics
 
 #: How often the processor and the outbox publisher commit their offsets. Committing after
 #: every batch put one more broker round trip in the path of every event (the outbox's

@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from app.worker import prepare_topics, spawn_worker
 from leadscore.infra.broker import Broker
 from leadscore.infra.processes import free_port, log_tail, spawn, stop, wait_until_ready
 from leadscore.infra.redis_local import redis_answers, redis_binary
 from leadscore.settings import Settings
-from streams.worker import prepare_topics, spawn_worker
 
 
 def live_settings(broker: Broker, unique: str, tmp_path: Path, **overrides: Any) -> Settings:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leadscore.cli import main
+from app.cli import main
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def test_dev_prints_the_example_decisions_and_ctrl_c_stops_everything(tmp_path: 
     env["PYTHONUNBUFFERED"] = "1"
     out_path = tmp_path / "dev.out"
     with out_path.open("wb") as out:
-        dev = subprocess.Popen([sys.executable, "-m", "leadscore.cli", "dev"], stdout=out,
+        dev = subprocess.Popen([sys.executable, "-m", "app.cli", "dev"], stdout=out,
                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 180

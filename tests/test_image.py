@@ -29,11 +29,11 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from app.worker import prepare_topics
 from leadscore.infra.broker import Broker
 from leadscore.infra.processes import free_port
 from leadscore.settings import Settings
 from streams.topics import topics_of
-from streams.worker import prepare_topics
 from tests.live import wait_for, wait_for_records
 
 # Building on a clean machine (debootstrap, then pip in the build) takes 3 to 4 minutes.

@@ -11,8 +11,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Package -> the top-level packages of this project it must never import.
+#: Package -> the top-level packages of this project it must never import. The ground
+#: (`leadscore`: shared words, settings, Kafka helpers) imports no area; an area imports the
+#: ground and itself (`streams` also `scoring_rules`' public API); only the composition root
+#: (`app`) imports every area. Benchmarks and tests share nothing but the product.
+AREAS = {"streams", "scoring_rules", "routing"}
 FORBIDDEN = {
+    "leadscore": {"app", *AREAS},
+    "scoring_rules": {"app", "streams", "routing"},
+    "routing": {"app", "streams", "scoring_rules"},
+    "streams": {"app", "routing"},
     "bench": {"tests"},
     "tests": {"bench"},
 }

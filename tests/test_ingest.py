@@ -179,7 +179,7 @@ def test_an_unknown_source_is_a_404_for_an_authenticated_caller_only() -> None:
 def test_a_worker_with_an_empty_secret_does_not_start(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from leadscore.cli import main
+    from app.cli import main
 
     monkeypatch.setenv("LEADSCORE_INGEST_SECRET", "")
     assert main(["worker"]) == 2

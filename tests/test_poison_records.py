@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaProducer
 
+from app.worker import worker_env
 from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
 from streams.topics import topics_of
-from streams.worker import worker_env
 from tests.hostile import SOURCES, documents, dumps, events_messages, payloads
 from tests.live import Worker, live_settings, read_topic, reading, running_worker
 
@@ -68,7 +68,7 @@ def letters_of(settings: Settings, worker: Worker, count: int) -> list[Any]:
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "leadscore.cli", *args], env=worker_env(settings),
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=worker_env(settings),
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from leadscore.cli import main
+from app.cli import main
 from leadscore.decisions import iso
 from leadscore.settings import Settings
 from routing.dispatch import alerts_stream

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from leadscore.cli import main
+from app.cli import main
 from leadscore.events import read_events
 from scoring_rules import ReplayEnd, replay, replay_lines
 from tests.scoring_events import DEFAULT_RULES, default_rules

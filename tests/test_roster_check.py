@@ -104,7 +104,7 @@ def test_the_shipped_rules_and_roster_still_load() -> None:
 
 
 def roster_check(path: Path, *env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "leadscore.cli", "roster", "check", str(path)],
+    return subprocess.run([sys.executable, "-m", "app.cli", "roster", "check", str(path)],
                           capture_output=True, text=True, timeout=120, check=False,
                           env={**dict(line.split("=", 1) for line in env),
                                "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
@@ -218,7 +218,7 @@ def test_a_worker_refuses_to_start_with_a_roster_whose_secret_is_not_set(
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
            "LEADSCORE_ROSTER_PATH": str(ROSTER), "LEADSCORE_SMTP_PASSWORD": "u:p",
            "LEADSCORE_DATA_DIR": str(tmp_path)}
-    started = subprocess.run([sys.executable, "-m", "leadscore.cli", "worker"], env=env,
+    started = subprocess.run([sys.executable, "-m", "app.cli", "worker"], env=env,
                              capture_output=True, text=True, timeout=120, check=False)
     assert started.returncode == 2, started.stderr
     assert started.stderr == (

@@ -24,6 +24,7 @@ import pytest
 import redis
 from kafka import KafkaProducer
 
+from app.worker import prepare_topics, worker_env
 from leadscore.infra.broker import Broker
 from leadscore.infra.receivers import (
     SECRET,
@@ -40,7 +41,6 @@ from routing.roster import ROSTER_KEY
 from routing.roster import published as published_roster
 from routing.store import prefix
 from streams.topics import topics_of
-from streams.worker import prepare_topics, worker_env
 from tests.live import (
     Worker,
     http_post,
@@ -406,7 +406,7 @@ def test_a_published_roster_applies_without_a_restart_and_a_bad_one_is_refused(
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "leadscore.cli", *args],
+    return subprocess.run([sys.executable, "-m", "app.cli", *args],
                           env=worker_env(settings), capture_output=True, text=True,
                           timeout=120, check=False)
 

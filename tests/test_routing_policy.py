@@ -198,7 +198,7 @@ def test_a_bad_roster_is_refused_where_it_is_wrong(change: tuple[str, str], erro
 def test_replay_with_a_roster_routes_as_live_and_plays_the_ladder_on_the_event_clock(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from leadscore.cli import main
+    from app.cli import main
 
     events = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
     assert main(["replay", str(events), "--roster", str(ROSTER)]) == 0
@@ -230,7 +230,7 @@ def test_replay_with_a_roster_routes_as_live_and_plays_the_ladder_on_the_event_c
 def test_replay_refuses_a_bad_roster_with_where_it_is_wrong(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from leadscore.cli import main
+    from app.cli import main
 
     bad = tmp_path / "roster.yaml"
     bad.write_text(ROSTER.read_text().replace("escalation: dana", "escalation: nobody"))
@@ -278,7 +278,7 @@ def test_the_escalation_counts_from_the_first_assignment_however_often_the_lead_
 def test_a_lead_who_raises_their_hand_again_gets_their_owner_told_once_per_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from leadscore.cli import main
+    from app.cli import main
 
     events = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
     again = tmp_path / "events.jsonl"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leadscore.cli import main
+from app.cli import main
 from scoring_rules import RulesError, load_rule_texts, load_rules
 from tests.scoring_events import DEFAULT_RULES, event, hits, rules_from, run
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from leadscore.cli import main
+from app.cli import main
+from app.worker import prepare_topics
 from leadscore.infra.broker import Broker
 from leadscore.settings import Settings
 from scoring_rules import load_rules
 from streams.topics import topics_of
-from streams.worker import prepare_topics
 from tests.live import read_topic
 
 SPAM_RULE = """\

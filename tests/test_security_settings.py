@@ -10,6 +10,7 @@ import pytest
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from app.worker import prepare_topics
 from leadscore.infra.broker import Broker
 from leadscore.infra.kafka_apache import SASL_PASSWORD, SASL_USER
 from leadscore.kafka_security import aiokafka_security, kafka_python_security
@@ -17,7 +18,6 @@ from leadscore.settings import Settings
 from streams.send import send_file
 from streams.sources import discover_sources
 from streams.topics import topics_of
-from streams.worker import prepare_topics
 from tests.live import live_settings, running_worker, wait_for_records
 
 

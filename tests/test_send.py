@@ -10,7 +10,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from leadscore.cli import main
+from app.cli import main
 from leadscore.infra.broker import Broker
 from leadscore.kafka.topics import ensure_topics
 from streams.send import Unreadable, read_items

@@ -1,11 +1,18 @@
-"""Topics as Kafka has them: creating them before anything subscribes, waiting for their
-metadata, the record size limit, and how many records a topic holds. Which topics a
-deployment has is each area's to say (`streams.topics` for the pipeline's)."""
+"""The topics of a deployment and Kafka's side of them: their names by role, creating them
+before anything subscribes, waiting for their metadata, the record size limit, and how many
+records a topic holds.
+
+Every topic name comes from `deployment_topics`; nothing else spells one. A consumer
+subscribed to a topic that does not exist yet sees nothing until its next metadata refresh,
+and consumers never trigger a broker's automatic topic creation; the changelog needs its own
+settings. So workers and tools create their topics up front.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -13,6 +20,47 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError, for_code
 
 from leadscore.infra.broker import admin_client
+from leadscore.settings import Settings
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topics of one deployment (its `topic_prefix` and `app_id`), by role."""
+
+    #: Canonical events and the scoring stage's hand-over messages, keyed by prospect.
+    events: str
+    #: Every decision, keyed by prospect: the audit trail and the integration surface.
+    decisions: str
+    #: What a stage set aside (`leadscore.kafka.dead_letters`).
+    dead_letter: str
+    #: Published rule sets (compacted; the last record is in force).
+    rules: str
+    #: Published rosters (compacted; the last record is in force).
+    roster: str
+    #: The prospect tables' changelog, partition for partition with `events`.
+    changelog: str
+    #: Each source's raw topic, by source name.
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    def source_of(self, topic: str) -> str:
+        """The source whose raw topic is `topic`."""
+        return next(name for name, raw in self.raw.items() if raw == topic)
+
+    def all(self) -> list[str]:
+        return [self.events, self.decisions, self.dead_letter, self.rules, self.roster,
+                self.changelog, *self.raw.values()]
+
+
+def deployment_topics(settings: Settings, raw: Mapping[str, str]) -> Topics:
+    """The topics for `settings`; `raw` names each source's raw topic (its suffix), by
+    source."""
+    prefix = settings.topic_prefix
+    return Topics(
+        events=f"{prefix}events", decisions=f"{prefix}decisions",
+        dead_letter=f"{prefix}dead-letter", rules=f"{prefix}rules", roster=f"{prefix}roster",
+        changelog=f"{settings.app_id}-prospects-changelog",
+        raw={name: f"{prefix}{topic}" for name, topic in raw.items()},
+    )
 
 
 def ensure_topics(

@@ -180,5 +180,5 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     """Start `leadscore worker` with `settings` in a child process (dev mode, tests, bench)."""
-    return spawn([sys.executable, "-m", "leadscore.cli", "worker"], log_path,
+    return spawn([sys.executable, "-m", "app.cli", "worker"], log_path,
                  env=worker_env(settings))

@@ -18,6 +18,7 @@ import orjson
 import yaml
 from kafka import KafkaConsumer
 
+from app.worker import prepare_topics, spawn_worker
 from leadscore.decisions import (
     DECISION_TYPES,
     FAST_TRACK,
@@ -34,7 +35,6 @@ from leadscore.settings import Settings
 from streams.send import send_file
 from streams.sources import discover_sources
 from streams.topics import topics_of
-from streams.worker import prepare_topics, spawn_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
 EXAMPLE_ROSTER = Path(__file__).resolve().parent.parent / "routing" / "roster.yaml"
