@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from leadscore.logs import mask_emails
 from routing import metrics
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome, Retry
+from routing.keys import Keys
 from routing.roster import Channel
 from routing.store import StreamReader
 from streams.dead_letters import DeadLetter, counted, letter, unrecorded
@@ -89,7 +90,8 @@ class Dispatcher:
 
 
 def alerts_stream(prefix: str, channel: str) -> str:
-    return f"{prefix}alerts:{channel}"
+    """A channel's alert stream, by the keys' prefix (as a channel's `Context` has it)."""
+    return Keys(prefix).alerts(channel)
 
 
 async def run_dispatcher(dispatcher: Dispatcher) -> None:

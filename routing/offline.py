@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from leadscore.decisions import Decision, ProspectPromoted, iso
+from routing.lead_states import ASSIGNED
 from routing.policy import Lead, Loads, Rotation, assign, load_periods, route, team_for
 from routing.roster import CompiledRoster
 from routing.sla import (
@@ -29,7 +30,7 @@ from routing.sla import (
     states_for,
     step,
 )
-from routing.store import ASSIGNED, Announcement
+from routing.store import Announcement
 
 #: What a preview can and cannot promise, printed with every one.
 PREVIEW_NOTE = (

@@ -17,10 +17,11 @@ import orjson
 
 from leadscore.decisions import iso, lead_event
 from routing import metrics
+from routing.lead_states import ACKNOWLEDGED, ASSIGNED, COMPLETED, QUEUES
 from routing.policy import Lead, cannot_hold, card, outside
 from routing.roster import CompiledRoster, Rep
 from routing.sla import alert_items, announcements, first_assignment
-from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, QUEUES, Move, Store
+from routing.store import Move, Store
 
 #: A queue page's size when none is asked for, and the largest one served.
 PAGE, MAX_PAGE = 50, 500

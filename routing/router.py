@@ -36,7 +36,8 @@ from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
-from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
+from routing.dispatch import GROUP, Dispatcher, run_dispatcher
+from routing.lead_states import ACKNOWLEDGED, ASSIGNED, QUEUES
 from routing.persistence import redis_persistence
 from routing.policy import (
     Lead,
@@ -64,7 +65,7 @@ from routing.sla import (
     states_for,
     step,
 )
-from routing.store import ACKNOWLEDGED, ASSIGNED, QUEUES, Move, Store, StreamReader, redis_down
+from routing.store import Move, Store, StreamReader, redis_down
 from streams.dead_letters import as_record, counted, describe, letter, send, unrecorded
 from streams.produce import Record, produce
 from streams.topics import Topics, fits
@@ -276,7 +277,7 @@ async def tell_owner(routing: Routing, raised: Decision, received_at: int | None
 async def publish_outbox(routing: Routing) -> None:
     """Move routing's decisions from Redis to the `decisions` topic, at least once, in order
     per lead."""
-    reader = StreamReader(routing.redis, f"{routing.store.p}outbox", "publisher",
+    reader = StreamReader(routing.redis, routing.store.keys.outbox, "publisher",
                           routing.consumer_name,
                           int(routing.settings.routing_takeover_seconds * 1000))
     await reader.start()
@@ -320,7 +321,7 @@ async def watch_sla(routing: Routing) -> None:
                     raise
                 except Exception as error:  # a bug of ours, a roster without the lead's
                     # team or rep, or a timer no step of ours wrote: set aside, and go on
-                    where = unrecorded(f"{routing.store.p}sla", 0, member)
+                    where = unrecorded(routing.store.keys.sla, 0, member)
                     await _set_aside(routing, counted(letter(
                         "route", f"an SLA step that failed and is dropped: {describe(error)}",
                         where, "sla", error), error))
@@ -399,7 +400,7 @@ async def hand_over_stranded(routing: Routing) -> None:
     `PASSED_TICKS` ticks, when reps may be back on shift."""
 
     async def set_aside(lead_id: str, error: Exception) -> None:
-        where = unrecorded(f"{routing.store.p}lead:{lead_id}", 0, lead_id)
+        where = unrecorded(routing.store.keys.lead(lead_id), 0, lead_id)
         await _set_aside(routing, counted(letter(
             "route", f"a lead that could not be handed over: {describe(error)}", where,
             "leads", error), error))
@@ -535,7 +536,7 @@ def _start_dispatchers(routing: Routing) -> None:
             log.error("alerts: no installed channel type", extra={"channel": name,
                                                                   "type": config.type})
             continue
-        reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name), GROUP,
+        reader = StreamReader(routing.redis, routing.store.keys.alerts(name), GROUP,
                               routing.consumer_name,
                               int(routing.settings.routing_takeover_seconds * 1000))
         dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
@@ -573,7 +574,7 @@ async def gauge_alerts(routing: Routing) -> None:
             configured = routing.roster.roster.channels
             for name in sorted({*configured, *await routing.store.channels()}):
                 config = configured.get(name)
-                reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name),
+                reader = StreamReader(routing.redis, routing.store.keys.alerts(name),
                                       GROUP, routing.consumer_name, 0)
                 waiting, oldest = await reader.backlog()
                 if config is None and waiting == 0:

@@ -22,9 +22,10 @@ import orjson
 from leadscore.decisions import FAST_TRACK, Decision, ProspectPromoted, iso, lead_event
 from leadscore.durations import written
 from routing.alerts import Kind, alert
+from routing.lead_states import ACKNOWLEDGED, ASSIGNED
 from routing.policy import Assignment, Lead, Rotation, card
 from routing.roster import CompiledRoster, Rep
-from routing.store import ACKNOWLEDGED, ASSIGNED, Announcement
+from routing.store import Announcement
 
 BREACH = "breach"
 #: A breach's step sorts before the ladder's at the same time (Redis orders ties by member),

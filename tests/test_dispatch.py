@@ -27,11 +27,12 @@ from routing.dispatch import (
     run_dispatcher,
     too_old,
 )
+from routing.keys import prefix
 from routing.metrics import ALERTS, TASK_RESTARTS
 from routing.persistence import UNKNOWN, persistence_warning
 from routing.roster import Channel
 from routing.router import supervised
-from routing.store import StreamReader, prefix
+from routing.store import StreamReader
 from streams.topics import topics_of
 from tests.live import persistent_redis, reading, running_worker, wait_for
 from tests.receivers import EVERY, Mailbox, Webhook, webhook_receiver

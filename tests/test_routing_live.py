@@ -28,9 +28,9 @@ from leadscore.infra.broker import Broker
 from leadscore.infra.redis_local import run_tls_redis
 from leadscore.settings import Settings
 from routing.dispatch import alerts_stream
+from routing.keys import prefix
 from routing.roster import ROSTER_KEY
 from routing.roster import published as published_roster
-from routing.store import prefix
 from streams.topics import topics_of
 from streams.worker import prepare_topics, worker_env
 from tests.live import (
