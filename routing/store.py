@@ -30,9 +30,11 @@ from typing import Any, Literal, cast, get_args
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from leadscore.decisions import Decision
+from leadscore.settings import Settings
 from routing.keys import DONE_FIELD, TIMER_FIELD, Keys
 from routing.lead_states import ASSIGNED, COMPLETED, QUEUES, queue_of
 from routing.policy import Loads, Rotation, load_periods
@@ -197,6 +199,16 @@ for i = 2, #KEYS do
 end
 return redis.call('SREM', KEYS[1], cjson.decode(ARGV[1]).rep)
 """
+
+
+def redis_client(settings: Settings) -> Redis:
+    """The client of the Redis that holds routing's state: of a Redis Cluster when
+    `redis_cluster` is set (it routes each command, each script by its keys, to the node
+    holding them: all of one deployment's keys are in one slot, `routing.keys`)."""
+    if settings.redis_cluster:
+        # Not a `Redis`, but it answers every command routing sends the same way.
+        return cast(Redis, RedisCluster.from_url(settings.redis_url))
+    return Redis.from_url(settings.redis_url)
 
 
 #: When each kind of trouble (unavailable, full) was last said.
@@ -441,11 +453,9 @@ class Store:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(self.keys.version(team))
             pipe.hgetall(self.keys.rotation(team))
-            if keys:
-                pipe.mget(keys)
-            replies = await pipe.execute()
-        version, rotation = replies[0], replies[1]
-        counts = replies[2] if keys else []
+            for key in keys:  # (one GET each: a cluster client pipelines no MGET)
+                pipe.get(key)
+            version, rotation, *counts = await pipe.execute()
         day_loads = {rep.id: int(counts[2 * i] or 0) for i, rep in enumerate(members)}
         month_loads = {rep.id: int(counts[2 * i + 1] or 0) for i, rep in enumerate(members)}
         return Snapshot(
