@@ -33,7 +33,6 @@ from redis.exceptions import RedisError
 from leadscore.logs import mask_emails
 from routing import metrics
 from routing.alerts import Alert, ChannelType, Context, Delivered, Gone, Outcome, Retry
-from routing.keys import Keys
 from routing.roster import Channel
 from routing.store import StreamReader
 from streams.dead_letters import DeadLetter, counted, letter, unrecorded
@@ -87,11 +86,6 @@ class Dispatcher:
     def context(self) -> Context:
         secret = os.environ.get(self.config.secret_env) if self.config.secret_env else None
         return Context(self.config, secret, self.http, self.reader.redis, self.prefix)
-
-
-def alerts_stream(prefix: str, channel: str) -> str:
-    """A channel's alert stream, by the keys' prefix (as a channel's `Context` has it)."""
-    return Keys(prefix).alerts(channel)
 
 
 async def run_dispatcher(dispatcher: Dispatcher) -> None:

@@ -266,7 +266,8 @@ async def tell_owner(routing: Routing, raised: Decision, received_at: int | None
         if lead_id is None or lead is None:
             return "none"
         items = reengaged(routing.roster, lead["origin"], lead["routed"], raised, received_at)
-        member = f"{lead_id}|raised-{raised['trigger']['id']}|re_engaged|{lead['rep']}|0"
+        member = Timer.once(lead_id, f"raised-{raised['trigger']['id']}", "re_engaged",
+                            lead["rep"])
         told: str = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"],
                                      items)
         if told != "moot":
@@ -488,7 +489,7 @@ async def _hand_over(roster: CompiledRoster, store: Store, lead_id: str, rep: st
         planned = handed_over(roster, lead["origin"], moved, rotation, rep, reason,
                               lead["tried"], now)
         move = Move.to(roster, moved, lead["tried"], now, team, snapshot.version, rotation)
-        member = f"{lead_id}|away{len(lead['tried'])}|reassign|{rep}|0"  # once per move
+        member = Timer.once(lead_id, f"away{len(lead['tried'])}", "reassign", rep)  # per move
         done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), rep,
                                 planned.announcements, move)
         if done != "conflict":
@@ -539,7 +540,7 @@ def _start_dispatchers(routing: Routing) -> None:
         reader = StreamReader(routing.redis, routing.store.keys.alerts(name), GROUP,
                               routing.consumer_name,
                               int(routing.settings.routing_takeover_seconds * 1000))
-        dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
+        dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.keys.prefix,
                                 functools.partial(_set_aside, routing))
         task = supervised(f"alerts:{name}", functools.partial(run_dispatcher, dispatcher))
         routing.dispatchers[name] = (asyncio.create_task(task), config, dispatcher)

@@ -49,6 +49,12 @@ class Timer:
     def member(self) -> str:
         return f"{self.lead}|{self.step}|{self.action}|{self.rep}|{self.due:.3f}"
 
+    @staticmethod
+    def once(lead: str, step: str, action: str, rep: str) -> str:
+        """The member of a step no clock sets (a move by the queue API or a hand-over, an
+        owner told of a hand-raise), marked done on the lead so it happens once."""
+        return f"{lead}|{step}|{action}|{rep}|0"
+
     @classmethod
     def parse(cls, member: str) -> Timer:
         lead, step, action, rep, due = member.split("|", 4)

@@ -435,7 +435,6 @@ class Store:
     def __init__(self, redis: Redis, app_id: str, closed_retention: float = 86_400.0) -> None:
         self.redis = redis
         self.keys = Keys.of(app_id)
-        self.p = self.keys.prefix
         self.closed_retention = max(1, round(closed_retention))
         self._assign = redis.register_script(_ASSIGN)
         self._set_state = redis.register_script(_SET_STATE)

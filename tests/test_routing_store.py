@@ -80,7 +80,7 @@ async def assign(store: Store, roster: CompiledRoster, email: str, track: str,
 
 
 async def timers_of(store: Store, lead_id: str) -> list[str]:
-    members: list[bytes] = await store.redis.zrange(f"{store.p}sla", 0, -1)  # type: ignore[assignment]
+    members: list[bytes] = await store.redis.zrange(store.keys.sla, 0, -1)  # type: ignore[assignment]
     return [member.decode() for member in members if member.decode().startswith(lead_id)]
 
 
@@ -98,10 +98,10 @@ async def test_a_completed_lead_takes_its_timers_with_it_and_leaves_redis_after_
     assert (await queue.acknowledge(store, standard, held, now)).status == "ok"
     # Closed: its moot timers leave at once, not when due; the lead after the retention.
     assert await timers_of(store, fast) == []
-    assert await store.redis.ttl(f"{store.p}lead:{fast}") > 0
+    assert await store.redis.ttl(store.keys.lead(fast)) > 0
     # Still open (acknowledged): its breach timer and record stay.
     assert len(await timers_of(store, standard)) == 1
-    assert await store.redis.ttl(f"{store.p}lead:{standard}") == -1
+    assert await store.redis.ttl(store.keys.lead(standard)) == -1
     for _ in range(100):
         if await store.lead(fast) is None:
             break
@@ -122,7 +122,7 @@ async def set_aside_nothing(lead_id: str, error: Exception) -> None:
 
 
 async def outbox(store: Store) -> list[dict[str, Any]]:
-    entries: Any = await store.redis.xrange(f"{store.p}outbox")
+    entries: Any = await store.redis.xrange(store.keys.outbox)
     return [orjson.loads(fields[b"value"]) for _, fields in entries]
 
 
@@ -196,12 +196,12 @@ async def test_a_rep_moved_to_another_team_hands_over_the_old_teams_leads_and_is
 async def test_closed_leads_stored_before_they_expired_get_the_retention_once(
     store: Store,
 ) -> None:
-    old = f"{store.p}lead:Lold"
+    old = store.keys.lead("Lold")
     await store.redis.hset(old, mapping={"state": "completed", "routed": "{}"})
-    await store.redis.hset(f"{store.p}lead:Lopen", mapping={"state": "assigned"})
+    await store.redis.hset(store.keys.lead("Lopen"), mapping={"state": "assigned"})
     assert await store.expire_closed_leads() == 1
     assert await store.redis.ttl(old) > 0
-    assert await store.redis.ttl(f"{store.p}lead:Lopen") == -1
+    assert await store.redis.ttl(store.keys.lead("Lopen")) == -1
     assert await store.expire_closed_leads() == 0  # marked done: not scanned again
 
 
@@ -320,7 +320,7 @@ async def test_step_done_when_carried_out_before(store: Store) -> None:
     roster = load_roster(ROSTER)
     lead_id = await assign(store, roster, "stepped@acme.example", "standard", NOW)
     holder = (await store.lead(lead_id) or {})["rep"]
-    member = Timer(lead_id, "raised-1", "re_engaged", holder, 0).member
+    member = Timer.once(lead_id, "raised-1", "re_engaged", holder)
     told: list[Announcement] = [("decision", "stepped@acme.example", b'{"type":"x"}')]
     assert await store.step(member, lead_id, (ASSIGNED,), holder, told) == "ok"
     assert await store.step(member, lead_id, (ASSIGNED,), holder, told) == "done"
@@ -338,7 +338,8 @@ async def test_step_moot_for_a_lead_in_another_state_or_held_by_another_rep(
     assert remind not in await timers_of(store, lead_id)  # a moot timer is dropped
     [breach] = [member for member in await timers_of(store, lead_id) if "|breach|" in member]
     assert await store.step(breach, lead_id, (ASSIGNED,), "nobody", []) == "moot"
-    assert await store.step("Lnone|1|remind|ana|0", "Lnone", (), None, []) == "moot"
+    unknown = Timer.once("Lnone", "1", "remind", "ana")
+    assert await store.step(unknown, "Lnone", (), None, []) == "moot"
 
 
 async def test_step_conflict_when_the_team_changed_keeps_the_timer(store: Store) -> None:
