@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from leadscore.infra.processes import spawn
 from leadscore.kafka.topics import ensure_topics, wait_for_topics
@@ -36,7 +35,7 @@ from routing.roster import (
     unset_secrets,
 )
 from routing.router import Routing, routing_tasks
-from routing.store import Store
+from routing.store import Store, redis_client
 from scoring_rules import RulesError, RuleSet, load_rules
 from streams.http import start_web
 from streams.outbox import MIN_COMPACTION_LAG_MS, publish_outbox
@@ -112,7 +111,7 @@ async def serve(settings: Settings, rules: RuleSet, roster: CompiledRoster | Non
     pipeline = Pipeline(settings, rules, sources, topics_of(settings, sources), producer)
     routing = None
     if roster is not None:
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings)
         store = Store(redis, settings.app_id, settings.routing_closed_lead_retention_seconds)
         routing = Routing(settings, roster, redis, store, producer, pipeline.topics,
                           warnings=pipeline.health.warnings)

@@ -72,13 +72,13 @@ async def measure(url: str) -> None:
                            origin, items)
         ids.append(lead.id)
     opened = await used_memory(redis)
-    record = await redis.memory_usage(f"{store.p}lead:{ids[0]}") or 0
+    record = await redis.memory_usage(store.keys.lead(ids[0])) or 0
     streams = sum([await redis.memory_usage(key) or 0 async for key in
-                   redis.scan_iter(f"{store.p}alerts:*")] +
-                  [await redis.memory_usage(f"{store.p}outbox") or 0])
+                   redis.scan_iter(store.keys.alerts("*"))] +
+                  [await redis.memory_usage(store.keys.outbox) or 0])
     for lead_id in ids:
         await queue.complete(store, lead_id, None, start)
-    while await redis.exists(f"{store.p}lead:{ids[-1]}"):
+    while await redis.exists(store.keys.lead(ids[-1])):
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.5)  # Redis's active expiry reaches the rest of the keys
     closed = await used_memory(redis)

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LEADSCORE_REDIS_URL", "REDIS_URL"),
         description="Redis (or Valkey) server for routing state, queues and alerts.",
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="`redis_url` names a node of a Redis Cluster: the worker talks to the "
+        "cluster (routing's keys all live in one slot).",
+    )
     topic_prefix: str = Field(
         default="leadscore.",
         description="Prefix of every topic leadscore creates, e.g. `leadscore.decisions`.",

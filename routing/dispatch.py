@@ -88,10 +88,6 @@ class Dispatcher:
         return Context(self.config, secret, self.http, self.reader.redis, self.prefix)
 
 
-def alerts_stream(prefix: str, channel: str) -> str:
-    return f"{prefix}alerts:{channel}"
-
-
 async def run_dispatcher(dispatcher: Dispatcher) -> None:
     """A worker task: deliver the channel's alerts until cancelled."""
     reader = dispatcher.reader

@@ -26,6 +26,7 @@ from leadscore.decisions import (
     ProspectPromoted,
     iso,
 )
+from routing.lead_states import ASSIGNED
 from routing.policy import Lead, Loads, Rotation, assign, load_periods, route, team_for
 from routing.roster import CompiledRoster, RosterError, load_roster
 from routing.sla import (
@@ -37,7 +38,7 @@ from routing.sla import (
     states_for,
     step,
 )
-from routing.store import ASSIGNED, Announcement
+from routing.store import Announcement
 
 #: What a preview can and cannot promise, printed with every one.
 PREVIEW_NOTE = (

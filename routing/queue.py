@@ -17,10 +17,11 @@ import orjson
 
 from leadscore.decisions import LEAD_ACKNOWLEDGED, LEAD_COMPLETED, LEAD_REASSIGNED, iso, lead_event
 from routing import metrics
+from routing.lead_states import ACKNOWLEDGED, ASSIGNED, COMPLETED, QUEUES
 from routing.policy import Lead, cannot_hold, card, outside
 from routing.roster import CompiledRoster, Rep
-from routing.sla import alert_items, announcements, first_assignment
-from routing.store import ACKNOWLEDGED, ASSIGNED, COMPLETED, QUEUES, Move, Store
+from routing.sla import Timer, alert_items, announcements, first_assignment
+from routing.store import Move, Store
 
 #: A queue page's size when none is asked for, and the largest one served.
 PAGE, MAX_PAGE = 50, 500
@@ -158,7 +159,7 @@ async def _move(store: Store, roster: CompiledRoster, lead: dict[str, Any], rep:
         items += alert_items(roster.reps[holder], "taken", card(routed, promotion), None, moves)
     move = Move.to(roster, routed, lead["tried"], now)
     # Once per move: the same request sent again finds it done.
-    member = f"{lead_id}|move{moves}|reassign|{rep.id}|0"
+    member = Timer.once(lead_id, f"move{moves}", "reassign", rep.id)
     done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), holder, items, move)
     if done == "ok":
         metrics.REASSIGNMENTS.labels(rep.team, counted_as).inc()

@@ -47,7 +47,8 @@ from leadscore.kafka_security import aiokafka_security
 from leadscore.settings import Settings
 from routing import metrics
 from routing.alerts import channel_types
-from routing.dispatch import GROUP, Dispatcher, alerts_stream, run_dispatcher
+from routing.dispatch import GROUP, Dispatcher, run_dispatcher
+from routing.lead_states import ACKNOWLEDGED, ASSIGNED, QUEUES
 from routing.persistence import redis_persistence
 from routing.policy import (
     Lead,
@@ -75,7 +76,7 @@ from routing.sla import (
     states_for,
     step,
 )
-from routing.store import ACKNOWLEDGED, ASSIGNED, QUEUES, Move, Store, StreamReader, redis_down
+from routing.store import Move, Store, StreamReader, redis_down
 
 log = logging.getLogger("leadscore.routing")
 
@@ -272,7 +273,8 @@ async def tell_owner(routing: Routing, raised: Decision, received_at: int | None
         if lead_id is None or lead is None:
             return "none"
         items = reengaged(routing.roster, lead["origin"], lead["routed"], raised, received_at)
-        member = f"{lead_id}|raised-{raised['trigger']['id']}|re_engaged|{lead['rep']}|0"
+        member = Timer.once(lead_id, f"raised-{raised['trigger']['id']}", "re_engaged",
+                            lead["rep"])
         told: str = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), lead["rep"],
                                      items)
         if told != "moot":
@@ -283,7 +285,7 @@ async def tell_owner(routing: Routing, raised: Decision, received_at: int | None
 async def publish_outbox(routing: Routing) -> None:
     """Move routing's decisions from Redis to the `decisions` topic, at least once, in order
     per lead."""
-    reader = StreamReader(routing.redis, f"{routing.store.p}outbox", "publisher",
+    reader = StreamReader(routing.redis, routing.store.keys.outbox, "publisher",
                           routing.consumer_name,
                           int(routing.settings.routing_takeover_seconds * 1000))
     await reader.start()
@@ -327,7 +329,7 @@ async def watch_sla(routing: Routing) -> None:
                     raise
                 except Exception as error:  # a bug of ours, a roster without the lead's
                     # team or rep, or a timer no step of ours wrote: set aside, and go on
-                    where = unrecorded(f"{routing.store.p}sla", 0, member)
+                    where = unrecorded(routing.store.keys.sla, 0, member)
                     await _set_aside(routing, counted(letter(
                         "route", f"an SLA step that failed and is dropped: {describe(error)}",
                         where, "sla", error), error))
@@ -406,7 +408,7 @@ async def hand_over_stranded(routing: Routing) -> None:
     `PASSED_TICKS` ticks, when reps may be back on shift."""
 
     async def set_aside(lead_id: str, error: Exception) -> None:
-        where = unrecorded(f"{routing.store.p}lead:{lead_id}", 0, lead_id)
+        where = unrecorded(routing.store.keys.lead(lead_id), 0, lead_id)
         await _set_aside(routing, counted(letter(
             "route", f"a lead that could not be handed over: {describe(error)}", where,
             "leads", error), error))
@@ -494,7 +496,7 @@ async def _hand_over(roster: CompiledRoster, store: Store, lead_id: str, rep: st
         planned = handed_over(roster, lead["origin"], moved, rotation, rep, reason,
                               lead["tried"], now)
         move = Move.to(roster, moved, lead["tried"], now, team, snapshot.version, rotation)
-        member = f"{lead_id}|away{len(lead['tried'])}|reassign|{rep}|0"  # once per move
+        member = Timer.once(lead_id, f"away{len(lead['tried'])}", "reassign", rep)  # per move
         done = await store.step(member, lead_id, (ASSIGNED, ACKNOWLEDGED), rep,
                                 planned.announcements, move)
         if done != "conflict":
@@ -542,10 +544,10 @@ def _start_dispatchers(routing: Routing) -> None:
             log.error("alerts: no installed channel type", extra={"channel": name,
                                                                   "type": config.type})
             continue
-        reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name), GROUP,
+        reader = StreamReader(routing.redis, routing.store.keys.alerts(name), GROUP,
                               routing.consumer_name,
                               int(routing.settings.routing_takeover_seconds * 1000))
-        dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.p,
+        dispatcher = Dispatcher(name, config, kinds[config.type], reader, routing.store.keys.prefix,
                                 functools.partial(_set_aside, routing))
         task = supervised(f"alerts:{name}", functools.partial(run_dispatcher, dispatcher))
         routing.dispatchers[name] = (asyncio.create_task(task), config, dispatcher)
@@ -580,7 +582,7 @@ async def gauge_alerts(routing: Routing) -> None:
             configured = routing.roster.roster.channels
             for name in sorted({*configured, *await routing.store.channels()}):
                 config = configured.get(name)
-                reader = StreamReader(routing.redis, alerts_stream(routing.store.p, name),
+                reader = StreamReader(routing.redis, routing.store.keys.alerts(name),
                                       GROUP, routing.consumer_name, 0)
                 waiting, oldest = await reader.backlog()
                 if config is None and waiting == 0:

@@ -32,9 +32,10 @@ from leadscore.decisions import (
 )
 from leadscore.durations import written
 from routing.alerts import Kind, alert
+from routing.lead_states import ACKNOWLEDGED, ASSIGNED
 from routing.policy import Assignment, Lead, Rotation, card
 from routing.roster import CompiledRoster, Rep
-from routing.store import ACKNOWLEDGED, ASSIGNED, Announcement
+from routing.store import Announcement
 
 BREACH = "breach"
 #: A breach's step sorts before the ladder's at the same time (Redis orders ties by member),
@@ -57,6 +58,12 @@ class Timer:
     @property
     def member(self) -> str:
         return f"{self.lead}|{self.step}|{self.action}|{self.rep}|{self.due:.3f}"
+
+    @staticmethod
+    def once(lead: str, step: str, action: str, rep: str) -> str:
+        """The member of a step no clock sets (a move by the queue API or a hand-over, an
+        owner told of a hand-raise), marked done on the lead so it happens once."""
+        return f"{lead}|{step}|{action}|{rep}|0"
 
     @classmethod
     def parse(cls, member: str) -> Timer:

@@ -11,7 +11,9 @@ Everything a change must announce goes in the same script to a Redis stream: ale
 each channel's stream, decisions to the outbox stream, which a publisher moves to Kafka.
 A crash between the change and its announcement loses neither.
 
-Every key starts with `{<app_id>}:`; the braces keep all of them in one cluster slot.
+Every key comes from `routing.keys`; each script is handed the keys it touches, so it runs
+on a Redis Cluster too (they all share one slot), and answers one of a few outcomes, typed
+here (`Assigned`, `StateSet`, `Stepped`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
-from leadscore.decisions import FAST_TRACK, Decision
+from leadscore.decisions import Decision
+from leadscore.settings import Settings
+from routing.keys import DONE_FIELD, TIMER_FIELD, Keys
+from routing.lead_states import ASSIGNED, COMPLETED, QUEUES, queue_of
 from routing.policy import Loads, Rotation, load_periods
 from routing.roster import CompiledRoster
 
@@ -39,155 +45,170 @@ log = logging.getLogger("leadscore.routing")
 #: Day and month load counters expire after the period, with a margin.
 DAY_TTL, MONTH_TTL = 3 * 86_400, 40 * 86_400
 
-# Lead states.
-ASSIGNED, ACKNOWLEDGED, COMPLETED = "assigned", "acknowledged", "completed"
-#: Each rep's two queues: the fast-track inbox and the 24-hour queue, in the order a
-#: listing pages through them.
-QUEUES = ("fast", "standard")
-
-#: A lead's record, a hash. Besides these, `timer:<member>` names each SLA timer set for
-#: it (so closing the lead removes them) and `done:<member>` each step carried out (so a
-#: step happens once, and the marks leave Redis with the lead).
+#: A lead's record, a hash (`routing.keys.Keys.lead`; its other fields hold its SLA timers
+#: and the steps carried out).
 LEAD_FIELDS = ("routed", "origin", "rep", "state", "tried", "queue")
 
-#: Lua both change scripts share: what a change announces (SLA timers, alerts, decisions),
-#: and a rep's load counters.
+#: Lua every change script shares. Each script is handed every key it touches (`KEYS`,
+#: from `routing.keys`) and its values by name (`ARGV[1]`, one JSON object); keys a script
+#: finds only as it runs (an alert's channel stream, the rep's load counters) are declared
+#: too, and named by their index in `KEYS`. What a change announces (SLA timers of its
+#: lead, alerts, decisions) and a rep's load counters:
 _SHARED = """
-local function announce(p, items)
-  for _, item in ipairs(cjson.decode(items)) do
-    local kind, a, b, c = item[1], item[2], item[3], item[4]
+local function within(value, list)
+  for _, item in ipairs(list) do if item == value then return true end end
+  return false
+end
+local function announce(a, lead, sla, outbox, channels)
+  for _, item in ipairs(a.announce) do
+    local kind = item[1]
     if kind == 'sla' then
-      redis.call('ZADD', p .. 'sla', a, b)
-      redis.call('HSET', p .. 'lead:' .. string.match(b, '^[^|]+'), 'timer:' .. b, '1')
+      redis.call('ZADD', sla, item[2], item[3])
+      redis.call('HSET', lead, a.timer_field .. item[3], '1')
     elseif kind == 'alert' then
-      redis.call('XADD', p .. 'alerts:' .. a, '*', 'id', b, 'alert', c)
-      redis.call('SADD', p .. 'channels', a)
-    elseif kind == 'decision' then redis.call('XADD', p .. 'outbox', '*', 'key', a, 'value', b)
+      redis.call('XADD', KEYS[item[2]], '*', 'id', item[4], 'alert', item[5])
+      redis.call('SADD', channels, item[3])
+    elseif kind == 'decision' then
+      redis.call('XADD', outbox, '*', 'key', item[2], 'value', item[3])
     end
   end
 end
-local function close(p, lead, lead_id, retention)
-  local open = p .. 'open:' .. cjson.decode(redis.call('HGET', lead, 'routed'))['prospect']
-  if redis.call('GET', open) == lead_id then redis.call('DEL', open) end
+local function close(a, lead, open, sla)
+  if redis.call('GET', open) == a.lead then redis.call('DEL', open) end
+  local n = #a.timer_field
   for _, name in ipairs(redis.call('HKEYS', lead)) do
-    if string.sub(name, 1, 6) == 'timer:' then
-      redis.call('ZREM', p .. 'sla', string.sub(name, 7))
+    if string.sub(name, 1, n) == a.timer_field then
+      redis.call('ZREM', sla, string.sub(name, n + 1))
       redis.call('HDEL', lead, name)
     end
   end
-  redis.call('EXPIRE', lead, retention)
+  redis.call('EXPIRE', lead, a.retention)
 end
-local function count(p, rep, day, month, day_ttl, month_ttl)
-  redis.call('INCR', p .. 'load:' .. rep .. ':' .. day)
-  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. day, day_ttl)
-  redis.call('INCR', p .. 'load:' .. rep .. ':' .. month)
-  redis.call('EXPIRE', p .. 'load:' .. rep .. ':' .. month, month_ttl)
+local function count(a)
+  if not a.loads then return end
+  local day, month = KEYS[a.loads], KEYS[a.loads + 1]
+  redis.call('INCR', day)
+  redis.call('EXPIRE', day, a.day_ttl)
+  redis.call('INCR', month)
+  redis.call('EXPIRE', month, a.month_ttl)
 end
 """
 
+# KEYS: the lead, the team's version and rotation, the prospect's open lead, the rep's
+# queue, holders, sla, outbox, channels; then (a.loads) the rep's day and month loads.
 _ASSIGN = _SHARED + """
-local p, lead_id, team, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local lead = p .. 'lead:' .. lead_id
+local a = cjson.decode(ARGV[1])
+local lead, version_key = KEYS[1], KEYS[2]
 if redis.call('EXISTS', lead) == 1 then
   return {'exists'}
 end
-local version = redis.call('GET', p .. 'ver:' .. team) or '0'
-if version ~= expected then return {'conflict', version} end
-redis.call('INCR', p .. 'ver:' .. team)
-local rotation = cjson.decode(ARGV[5])
-for rep, current in pairs(rotation) do redis.call('HSET', p .. 'rot:' .. team, rep, current) end
-local rep, day, month = ARGV[6], ARGV[7], ARGV[8]
-if day ~= '' then count(p, rep, day, month, ARGV[14], ARGV[15]) end
-redis.call('HSET', lead, 'routed', ARGV[9], 'origin', ARGV[10], 'rep', rep, 'state', 'assigned',
-           'tried', ARGV[16], 'queue', ARGV[11])
-redis.call('SET', p .. 'open:' .. ARGV[17], lead_id)
-redis.call('ZADD', p .. 'q:' .. rep .. ':' .. ARGV[11], ARGV[12], lead_id)
-redis.call('SADD', p .. 'holders', rep)
-announce(p, ARGV[13])
+local version = redis.call('GET', version_key) or '0'
+if version ~= a.expected then return {'conflict', version} end
+redis.call('INCR', version_key)
+for rep, current in pairs(a.rotation) do redis.call('HSET', KEYS[3], rep, current) end
+count(a)
+redis.call('HSET', lead, 'routed', a.routed, 'origin', a.origin, 'rep', a.rep,
+           'state', a.state, 'tried', a.tried, 'queue', a.queue)
+redis.call('SET', KEYS[4], a.lead)
+redis.call('ZADD', KEYS[5], a.due, a.lead)
+redis.call('SADD', KEYS[6], a.rep)
+announce(a, lead, KEYS[7], KEYS[8], KEYS[9])
 return {'ok'}
 """
 
+# KEYS: the lead, its holder's queue (as read before: 'moved' when it changed since), the
+# prospect's open lead, sla, outbox, channels.
 _SET_STATE = _SHARED + """
-local p, lead_id, wanted, from_states, rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local lead = p .. 'lead:' .. lead_id
+local a = cjson.decode(ARGV[1])
+local lead = KEYS[1]
 local state = redis.call('HGET', lead, 'state')
 if not state then return {'missing'} end
-if state == wanted then return {'already'} end
-if not string.find(' ' .. from_states .. ' ', ' ' .. state .. ' ', 1, true) then
-  return {'refused', state}
+if state == a.wanted then return {'already'} end
+if not within(state, a.from_states) then return {'refused', state} end
+local holder = redis.call('HGET', lead, 'rep')
+if a.rep and holder ~= a.rep then return {'not yours', holder} end
+if holder ~= a.holder or redis.call('HGET', lead, 'queue') ~= a.queue then return {'moved'} end
+redis.call('HSET', lead, 'state', a.wanted)
+if a.wanted == a.closed then
+  redis.call('ZREM', KEYS[2], a.lead)
+  close(a, lead, KEYS[3], KEYS[4])
 end
-if rep ~= '' and redis.call('HGET', lead, 'rep') ~= rep then
-  return {'not yours', redis.call('HGET', lead, 'rep')}
-end
-redis.call('HSET', lead, 'state', wanted)
-if wanted == 'completed' then
-  local holder = redis.call('HGET', lead, 'rep')
-  redis.call('ZREM', p .. 'q:' .. holder .. ':' .. redis.call('HGET', lead, 'queue'), lead_id)
-  close(p, lead, lead_id, ARGV[7])
-end
-announce(p, ARGV[6])
+announce(a, lead, KEYS[4], KEYS[5], KEYS[6])
 return {'ok'}
 """
 
+# KEYS: sla.
 _TAKE_DUE = """
-local p, now, lease, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local due = redis.call('ZRANGEBYSCORE', p .. 'sla', '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
-for i = 1, #due, 2 do redis.call('ZADD', p .. 'sla', now + lease, due[i]) end
+local a = cjson.decode(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', a.now, 'WITHSCORES', 'LIMIT', 0, a.limit)
+for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], a.now + a.lease, due[i]) end
 return due
 """
 
+# KEYS: the lead, sla, outbox, channels; for a move (a.move.keys) its holder's queue (as
+# read before: 'moved' when it changed since), the new rep's queue and holders; when the
+# rotation chose the rep (a.team) the team's version and rotation; (a.loads) the new
+# rep's loads.
 _STEP = _SHARED + """
-local p, member, lead_id, wanted_rep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local lead = p .. 'lead:' .. lead_id
+local a = cjson.decode(ARGV[1])
+local lead, sla, member, move = KEYS[1], KEYS[2], a.member, a.move
 -- The timer leaves the SLA set once the step is settled; a conflict leaves it leased, so
 -- a worker that dies before deciding again does not lose the step.
 local function settle()
-  redis.call('ZREM', p .. 'sla', member)
-  redis.call('HDEL', lead, 'timer:' .. member)
+  redis.call('ZREM', sla, member)
+  redis.call('HDEL', lead, a.timer_field .. member)
 end
-if redis.call('HEXISTS', lead, 'done:' .. member) == 1 then settle() return {'done'} end
+if redis.call('HEXISTS', lead, a.done_field .. member) == 1 then settle() return {'done'} end
 local state = redis.call('HGET', lead, 'state')
-if not state or not string.find(' ' .. ARGV[5] .. ' ', ' ' .. state .. ' ', 1, true) then
+if not state or not within(state, a.states) then
   settle()
   return {'moot'}
 end
-if wanted_rep ~= '' and redis.call('HGET', lead, 'rep') ~= wanted_rep then
+if a.rep and redis.call('HGET', lead, 'rep') ~= a.rep then
   settle()
   return {'moot'}
 end
-local new_rep, team = ARGV[6], ARGV[15]
-if team ~= '' then
-  local version = redis.call('GET', p .. 'ver:' .. team) or '0'
-  if version ~= ARGV[16] then return {'conflict'} end
-  redis.call('INCR', p .. 'ver:' .. team)
-  for rep, current in pairs(cjson.decode(ARGV[17])) do
-    redis.call('HSET', p .. 'rot:' .. team, rep, current)
-  end
+if move and (redis.call('HGET', lead, 'rep') ~= move.holder
+             or redis.call('HGET', lead, 'queue') ~= move.queue) then
+  return {'moved'}
+end
+if a.team then
+  local version = redis.call('GET', KEYS[a.team]) or '0'
+  if version ~= a.version then return {'conflict'} end
+  redis.call('INCR', KEYS[a.team])
+  for rep, current in pairs(a.rotation) do redis.call('HSET', KEYS[a.team + 1], rep, current) end
 end
 settle()
-redis.call('HSET', lead, 'done:' .. member, '1')
-if new_rep ~= '' then
-  local queue = redis.call('HGET', lead, 'queue')
-  local old_rep = redis.call('HGET', lead, 'rep')
-  redis.call('ZREM', p .. 'q:' .. old_rep .. ':' .. queue, lead_id)
-  redis.call('ZADD', p .. 'q:' .. new_rep .. ':' .. queue, ARGV[7], lead_id)
-  redis.call('SADD', p .. 'holders', new_rep)
-  redis.call('HSET', lead, 'rep', new_rep, 'routed', ARGV[8], 'tried', ARGV[9],
-             'state', 'assigned')
-  if ARGV[10] ~= '' then count(p, new_rep, ARGV[10], ARGV[11], ARGV[13], ARGV[14]) end
+redis.call('HSET', lead, a.done_field .. member, '1')
+if move then
+  redis.call('ZREM', KEYS[move.keys], a.lead)
+  redis.call('ZADD', KEYS[move.keys + 1], move.due, a.lead)
+  redis.call('SADD', KEYS[move.keys + 2], move.rep)
+  redis.call('HSET', lead, 'rep', move.rep, 'routed', move.routed, 'tried', move.tried,
+             'state', move.state)
+  count(a)
 end
-announce(p, ARGV[12])
+announce(a, lead, sla, KEYS[3], KEYS[4])
 return {'ok'}
 """
 
-
+# KEYS: holders, then the rep's queues.
 _FORGET_HOLDER = """
-local p, rep = ARGV[1], ARGV[2]
-for i = 3, #ARGV do
-  if redis.call('ZCARD', p .. 'q:' .. rep .. ':' .. ARGV[i]) > 0 then return 0 end
+for i = 2, #KEYS do
+  if redis.call('ZCARD', KEYS[i]) > 0 then return 0 end
 end
-return redis.call('SREM', p .. 'holders', rep)
+return redis.call('SREM', KEYS[1], cjson.decode(ARGV[1]).rep)
 """
+
+
+def redis_client(settings: Settings) -> Redis:
+    """The client of the Redis that holds routing's state: of a Redis Cluster when
+    `redis_cluster` is set (it routes each command, each script by its keys, to the node
+    holding them: all of one deployment's keys are in one slot, `routing.keys`)."""
+    if settings.redis_cluster:
+        # Not a `Redis`, but it answers every command routing sends the same way.
+        return cast(Redis, RedisCluster.from_url(settings.redis_url))
+    return Redis.from_url(settings.redis_url)
 
 
 #: When each kind of trouble (unavailable, full) was last said.
@@ -336,10 +357,6 @@ class StreamReader:
                 await asyncio.sleep(1.0)
 
 
-def prefix(app_id: str) -> str:
-    return "{" + app_id + "}:"
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """A team's routing state, as the policy reads it."""
@@ -372,9 +389,42 @@ class Move:
                    team, version, rotation)
 
 
-#: What a change announces, in the order given: ("sla", due epoch seconds, member),
-#: ("alert", channel, alert id, alert JSON), ("decision", key, decision JSON).
+#: What a change announces, in the order given: ("sla", due epoch seconds, member) for a
+#: timer of the changed lead, ("alert", channel, alert id, alert JSON), ("decision", key,
+#: decision JSON).
 Announcement = tuple[Any, ...]
+
+#: What each script answers: `Store.assign`, `Store.set_state`, `Store.step`.
+Assigned = Literal["ok", "exists", "conflict"]
+StateSet = Literal["ok", "already", "refused", "not yours", "missing"]
+Stepped = Literal["ok", "done", "moot", "conflict"]
+#: A script's answer when the lead moved between the read its keys were computed from and
+#: the script (its holder's queue is another key now): `Store` reads again. Never returned.
+_MOVED = "moved"
+
+
+def _outcome(reply: list[Any], outcomes: Any) -> tuple[Any, str | None]:
+    """A script's reply as (one of the `outcomes` Literal's values, or `_MOVED`; detail)."""
+    said = _text(reply[0])
+    if said not in (*get_args(outcomes), _MOVED):
+        raise ValueError(f"a routing script answered {said!r}, none of {get_args(outcomes)}")
+    return said, (_text(reply[1]) if len(reply) > 1 else None)
+
+
+@dataclass
+class _Call:
+    """One run of a script: the keys it touches, in order, and its named values."""
+
+    keys: list[str]
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def declare(self, *keys: str) -> int:
+        """Add `keys`; the index in `KEYS` (from 1) of the first, for the script to find."""
+        self.keys += keys
+        return len(self.keys) - len(keys) + 1
+
+    async def run(self, script: Any) -> Any:
+        return await script(keys=self.keys, args=[orjson.dumps(self.args)])
 
 
 class Store:
@@ -384,7 +434,7 @@ class Store:
 
     def __init__(self, redis: Redis, app_id: str, closed_retention: float = 86_400.0) -> None:
         self.redis = redis
-        self.p = prefix(app_id)
+        self.keys = Keys.of(app_id)
         self.closed_retention = max(1, round(closed_retention))
         self._assign = redis.register_script(_ASSIGN)
         self._set_state = redis.register_script(_SET_STATE)
@@ -398,15 +448,13 @@ class Store:
         keys = []
         for rep in members:
             day, month = load_periods(rep, at)
-            keys += [f"{self.p}load:{rep.id}:{day}", f"{self.p}load:{rep.id}:{month}"]
+            keys += [self.keys.load(rep.id, day), self.keys.load(rep.id, month)]
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(f"{self.p}ver:{team}")
-            pipe.hgetall(f"{self.p}rot:{team}")
-            if keys:
-                pipe.mget(keys)
-            replies = await pipe.execute()
-        version, rotation = replies[0], replies[1]
-        counts = replies[2] if keys else []
+            pipe.get(self.keys.version(team))
+            pipe.hgetall(self.keys.rotation(team))
+            for key in keys:  # (one GET each: a cluster client pipelines no MGET)
+                pipe.get(key)
+            version, rotation, *counts = await pipe.execute()
         day_loads = {rep.id: int(counts[2 * i] or 0) for i, rep in enumerate(members)}
         month_loads = {rep.id: int(counts[2 * i + 1] or 0) for i, rep in enumerate(members)}
         return Snapshot(
@@ -418,92 +466,156 @@ class Store:
     async def assign(
         self, roster: CompiledRoster, routed: Decision, version: str, rotation: Rotation,
         origin: bytes, announcements: Iterable[Announcement],
-    ) -> str:
+    ) -> Assigned:
         """Apply the assignment `routed` (with the team's `rotation` after it): "ok",
         "exists" (the lead was assigned before) or "conflict" (the team changed since
         `version` was read: decide again). `origin` is the lead's promotion and when its
         trigger arrived."""
-        rep = roster.reps.get(routed["rep"])
-        day, month = load_periods(rep, datetime.fromisoformat(routed["at"])) if rep else ("", "")
-        queue = QUEUES[0] if routed["track"] == FAST_TRACK else QUEUES[1]
-        reply = await self._assign(args=[
-            self.p, routed["lead"], routed["team"], version, json.dumps(rotation.current),
-            routed["rep"], day, month, orjson.dumps(routed), origin, queue,
-            datetime.fromisoformat(routed["due"]).timestamp(), _json(announcements),
-            DAY_TTL, MONTH_TTL, json.dumps([routed["rep"]]), routed["prospect"],
-        ])
-        return _text(reply[0])
+        keys, rep_id, team = self.keys, routed["rep"], routed["team"]
+        queue = queue_of(routed["track"])
+        call = _Call([keys.lead(routed["lead"]), keys.version(team), keys.rotation(team),
+                      keys.open(routed["prospect"]), keys.queue(rep_id, queue), keys.holders,
+                      keys.sla, keys.outbox, keys.channels])
+        call.args = {
+            "lead": routed["lead"], "expected": version, "rotation": rotation.current,
+            "rep": rep_id, "routed": orjson.dumps(routed).decode(), "origin": origin.decode(),
+            "state": ASSIGNED, "tried": json.dumps([rep_id]), "queue": queue,
+            "due": repr(datetime.fromisoformat(routed["due"]).timestamp()),
+            "timer_field": TIMER_FIELD,
+        }
+        rep = roster.reps.get(rep_id)
+        if rep is not None:
+            self._count(call, rep_id, load_periods(rep, datetime.fromisoformat(routed["at"])))
+        self._announce(call, announcements)
+        outcome: Assigned = _outcome(await call.run(self._assign), Assigned)[0]
+        return outcome
 
     async def lead(self, lead_id: str) -> dict[str, Any] | None:
         """A lead's record: routed (the latest `lead.routed`), origin (the promotion and
         when its trigger arrived), rep, state, tried, queue (None if unknown)."""
-        return _lead(await self.redis.hmget(f"{self.p}lead:{lead_id}", LEAD_FIELDS))
+        return _lead(await self.redis.hmget(self.keys.lead(lead_id), LEAD_FIELDS))
 
     async def leads(self, lead_ids: Iterable[str]) -> list[dict[str, Any] | None]:
         """The records of `lead_ids` (as `lead`), in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for lead_id in lead_ids:
-                pipe.hmget(f"{self.p}lead:{lead_id}", LEAD_FIELDS)
+                pipe.hmget(self.keys.lead(lead_id), LEAD_FIELDS)
             return [_lead(found) for found in await pipe.execute()]
 
     async def set_state(
         self, lead_id: str, wanted: str, from_states: Iterable[str], rep: str | None,
         decisions: Iterable[tuple[str, bytes]] = (),
-    ) -> tuple[str, str | None]:
+    ) -> tuple[StateSet, str | None]:
         """Move a lead to `wanted` if it is in one of `from_states` (and held by `rep`, if
         given); announce `decisions` with it. ("ok"|"already"|"refused"|"not yours"|
-        "missing", detail)."""
-        reply = await self._set_state(args=[
-            self.p, lead_id, wanted, " ".join(from_states), rep or "",
-            _json(("decision", key, value) for key, value in decisions), self.closed_retention,
-        ])
-        return _text(reply[0]), (_text(reply[1]) if len(reply) > 1 else None)
+        "missing", detail: the lead's state when refused, its holder when not yours).
+        Closing it (`completed`) takes it off its holder's queue."""
+        keys = self.keys
+        while True:
+            holder, queue, routed = [_text(value) if value is not None else "" for value in
+                                     await self.redis.hmget(keys.lead(lead_id), "rep", "queue",
+                                                            "routed")]
+            prospect = orjson.loads(routed)["prospect"] if routed else ""
+            call = _Call([keys.lead(lead_id), keys.queue(holder, queue), keys.open(prospect),
+                          keys.sla, keys.outbox, keys.channels])
+            call.args = {"lead": lead_id, "wanted": wanted, "from_states": list(from_states),
+                         "holder": holder, "queue": queue, "closed": COMPLETED,
+                         "timer_field": TIMER_FIELD, "retention": self.closed_retention}
+            if rep:
+                call.args["rep"] = rep
+            self._announce(call, [("decision", key, value) for key, value in decisions])
+            outcome, detail = _outcome(await call.run(self._set_state), StateSet)
+            if outcome != _MOVED:
+                return outcome, detail
 
     async def take_due(
         self, now: float, lease: float, limit: int = 100
     ) -> list[tuple[str, float]]:
         """The SLA steps due by `now` with their due times, leased for `lease` seconds: one
         not finished by then (its worker died) comes due again."""
-        reply = await self._take_due(args=[self.p, now, lease, limit])
+        call = _Call([self.keys.sla], {"now": now, "lease": lease, "limit": limit})
+        reply = await call.run(self._take_due)
         return [(_text(reply[i]), float(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     async def step(
         self, member: str, lead_id: str, states: Iterable[str], expected_rep: str | None,
         announcements: Iterable[Announcement], move: Move | None = None,
-    ) -> str:
+    ) -> Stepped:
         """Carry out an SLA (or queue) step once: "ok", "done" (carried out before), "moot"
         (the lead is in none of `states`, or not held by `expected_rep`), or "conflict"
         (the team changed since `move.version` was read: decide again). A moved lead is
         `assigned` to its new rep."""
-        day, month = (move.periods if move else None) or ("", "")
-        rotation = move.rotation if move else None
-        reply = await self._step(args=[
-            self.p, member, lead_id, expected_rep or "", " ".join(states),
-            move.routed["rep"] if move else "",
-            datetime.fromisoformat(move.routed["due"]).timestamp() if move else 0,
-            orjson.dumps(move.routed) if move else b"", json.dumps(move.tried if move else []),
-            day, month, _json(announcements), DAY_TTL, MONTH_TTL,
-            move.team if move and rotation else "", move.version if move else "",
-            json.dumps(rotation.current if rotation else {}),
-        ])
-        return _text(reply[0])
+        keys, states, announcements = self.keys, list(states), list(announcements)
+        while True:
+            call = _Call([keys.lead(lead_id), keys.sla, keys.outbox, keys.channels])
+            call.args = {"lead": lead_id, "member": member, "states": states,
+                         "timer_field": TIMER_FIELD, "done_field": DONE_FIELD}
+            if expected_rep:
+                call.args["rep"] = expected_rep
+            if move is not None:
+                await self._move(call, lead_id, move)
+            self._announce(call, announcements)
+            outcome: Stepped | str = _outcome(await call.run(self._step), Stepped)[0]
+            if outcome != _MOVED:
+                return cast(Stepped, outcome)
+
+    async def _move(self, call: _Call, lead_id: str, move: Move) -> None:
+        """Declare a move's keys and values: the queue it leaves is its holder's now."""
+        keys, rep = self.keys, move.routed["rep"]
+        holder, queue = [_text(value) if value is not None else "" for value in
+                         await self.redis.hmget(keys.lead(lead_id), "rep", "queue")]
+        call.args["move"] = {
+            "keys": call.declare(keys.queue(holder, queue), keys.queue(rep, queue),
+                                 keys.holders),
+            "holder": holder, "queue": queue, "rep": rep, "state": ASSIGNED,
+            "due": repr(datetime.fromisoformat(move.routed["due"]).timestamp()),
+            "routed": orjson.dumps(move.routed).decode(), "tried": json.dumps(move.tried),
+        }
+        if move.periods is not None:
+            self._count(call, rep, move.periods)
+        if move.team and move.rotation is not None:
+            call.args |= {"team": call.declare(keys.version(move.team),
+                                               keys.rotation(move.team)),
+                          "version": move.version, "rotation": move.rotation.current}
+
+    def _count(self, call: _Call, rep: str, periods: tuple[str, str]) -> None:
+        """Declare the rep's load counters for the day and month `periods`."""
+        call.args |= {"loads": call.declare(*(self.keys.load(rep, period) for period in periods)),
+                      "day_ttl": DAY_TTL, "month_ttl": MONTH_TTL}
+
+    def _announce(self, call: _Call, announcements: Iterable[Announcement]) -> None:
+        """Hand the script what the change announces, each alert stream declared."""
+        streams: dict[str, int] = {}
+        items: list[list[Any]] = []
+        for kind, *values in announcements:
+            if kind == "alert":
+                channel, alert_id, alert = values
+                if channel not in streams:
+                    streams[channel] = call.declare(self.keys.alerts(channel))
+                items.append([kind, streams[channel], channel, _str(alert_id), _str(alert)])
+            elif kind == "sla":
+                due, member = values
+                items.append([kind, repr(float(due)), member])
+            else:
+                items.append([kind, *(_str(value) for value in values)])
+        call.args["announce"] = items
 
     async def open_lead(self, prospect: str) -> str | None:
         """The id of the prospect's open lead (assigned or acknowledged), if any."""
-        found = await self.redis.get(f"{self.p}open:{prospect}")
+        found = await self.redis.get(self.keys.open(prospect))
         return None if found is None else _text(found)
 
     async def channels(self) -> list[str]:
         """Every channel an alert was ever queued on, in or out of the roster in force."""
-        return sorted(_text(name) for name in await self.redis.smembers(f"{self.p}channels"))
+        return sorted(_text(name) for name in await self.redis.smembers(self.keys.channels))
 
     async def forget_channel(self, name: str) -> None:
-        await self.redis.srem(f"{self.p}channels", name)
+        await self.redis.srem(self.keys.channels, name)
 
     async def holders(self) -> list[str]:
         """Every rep who was ever given a lead, in or out of the roster in force: the reps
         whose queues a roster change may strand."""
-        return sorted(_text(rep) for rep in await self.redis.smembers(f"{self.p}holders"))
+        return sorted(_text(rep) for rep in await self.redis.smembers(self.keys.holders))
 
     async def queue(
         self, rep: str, queue: str, limit: int, after: tuple[float, str] | None = None,
@@ -511,7 +623,7 @@ class Store:
         """Up to `limit` leads of a rep's queue ("fast" or "standard") as (lead id, due
         time), in the queue's order (due time, then id), from the start or `after` the
         (due time, id) of a lead: a position that holds while leads come and go."""
-        key = f"{self.p}q:{rep}:{queue}"
+        key = self.keys.queue(rep, queue)
         rank = None if after is None else cast(int | None,
                                                 await self.redis.zrank(key, after[1]))
         if after is None or rank is not None:  # from the start, or right after that lead
@@ -532,16 +644,18 @@ class Store:
     async def forget_holder(self, rep: str) -> None:
         """Take `rep` off the holders once both their queues are empty (an assignment to
         them puts them back), so the set does not grow with every rep there ever was."""
-        await self._forget_holder(args=[self.p, rep, *QUEUES])
+        call = _Call([self.keys.holders, *(self.keys.queue(rep, queue) for queue in QUEUES)],
+                     {"rep": rep})
+        await call.run(self._forget_holder)
 
     async def expire_closed_leads(self) -> int:
         """Give the retention to closed leads stored before closed leads expired (they
         were kept for ever); once per deployment, then marked done. Returns how many."""
-        mark = f"{self.p}migrated:closed-leads-expire"
+        mark = self.keys.migrated("closed-leads-expire")
         if await self.redis.exists(mark):
             return 0
         expired = 0
-        async for key in self.redis.scan_iter(f"{self.p}lead:*", count=1000):
+        async for key in self.redis.scan_iter(self.keys.leads, count=1000):
             if await self.redis.hget(key, "state") == COMPLETED.encode() and \
                     await self.redis.ttl(key) == -1:
                 expired += await self.redis.expire(key, self.closed_retention)
@@ -551,7 +665,7 @@ class Store:
     async def queue_depth(self, reps: Iterable[str], queue: str) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:
             for rep in reps:
-                pipe.zcard(f"{self.p}q:{rep}:{queue}")
+                pipe.zcard(self.keys.queue(rep, queue))
             return sum(await pipe.execute())
 
 
@@ -566,11 +680,8 @@ def _lead(found: list[Any]) -> dict[str, Any] | None:
     return lead
 
 
-def _json(announcements: Iterable[Any]) -> str:
-    return json.dumps([
-        [item.decode() if isinstance(item, bytes) else item for item in entry]
-        for entry in announcements
-    ])
+def _str(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _text(value: Any) -> str:

@@ -21,6 +21,7 @@ from routing.alerts import Alert, Context, Delivered, Gone, Retry, alert, channe
 from routing.channels.email import email_message
 from routing.channels.slack import message
 from routing.dispatch import backoff
+from routing.keys import Keys
 from routing.roster import Channel, Rep
 
 REP = Rep(id="ana", name="Ana López", email="ana@northwind.example", role="MRR", team="emea",
@@ -61,15 +62,15 @@ async def test_slack_gets_block_kit_at_most_about_once_a_second() -> None:
 async def test_the_stream_channel_appends_the_alert_to_the_reps_stream(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     try:
-        context = Context(Channel(type="stream"), None, None, redis, "{tstream}:")
+        context = Context(Channel(type="stream"), None, None, redis, Keys.of("tstream").prefix)
         sent = the_alert()
         assert await channel_types()["stream"].deliver(sent, context) == Delivered()
-        entries: Any = await redis.xrange("{tstream}:live:ana")
+        entries: Any = await redis.xrange(Keys.of("tstream").live("ana"))
         [(_, fields)] = entries
         assert fields[b"id"] == sent["id"].encode()
         assert orjson.loads(fields[b"alert"]) == sent
     finally:
-        await redis.delete("{tstream}:live:ana")
+        await redis.delete(Keys.of("tstream").live("ana"))
         await redis.aclose()
 
 

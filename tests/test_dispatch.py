@@ -31,15 +31,15 @@ from routing.dispatch import (
     GROUP,
     PER_REP,
     Dispatcher,
-    alerts_stream,
     run_dispatcher,
     too_old,
 )
+from routing.keys import Keys
 from routing.metrics import ALERTS, TASK_RESTARTS
 from routing.persistence import UNKNOWN, persistence_warning
 from routing.roster import Channel
 from routing.router import supervised
-from routing.store import StreamReader, prefix
+from routing.store import StreamReader
 from streams.topics import topics_of
 from tests.live import persistent_redis, reading, running_worker, wait_for
 from tests.test_alert_channels import the_alert
@@ -75,10 +75,10 @@ def test_a_worker_started_on_a_full_redis_scores_and_routes_once_redis_has_room(
         settings = routing_settings(broker, server.url, unique, tmp_path,
                                     roster(webhook, mailbox, channels="hook", sla=CALM))
         client = redis.Redis.from_url(server.url)
-        p = prefix(settings.app_id)
+        keys = Keys.of(settings.app_id)
         # The groups of an earlier run exist: XGROUP CREATE answers OOM, not BUSYGROUP.
-        client.xgroup_create(alerts_stream(p, "hook"), GROUP, id="0", mkstream=True)
-        client.xgroup_create(f"{p}outbox", "publisher", id="0", mkstream=True)
+        client.xgroup_create(keys.alerts("hook"), GROUP, id="0", mkstream=True)
+        client.xgroup_create(keys.outbox, "publisher", id="0", mkstream=True)
         fill(client)
         with running_worker(settings, tmp_path / "worker.log") as worker, \
                 reading(settings.kafka_bootstrap_servers, topics_of(settings).decisions) as r:
@@ -262,8 +262,8 @@ async def test_an_alert_queued_over_a_day_ago_is_given_up_after_its_first_failur
 ) -> None:
     """Whoever picks it up, however recently it started: the day counts from the queueing."""
     client = AsyncRedis.from_url(redis_url)
-    p = prefix(unique)
-    stream = alerts_stream(p, "hook")
+    keys = Keys.of(unique)
+    stream = keys.alerts("hook")
     old = f"{int((time.time() - GIVE_UP_AFTER - 60) * 1000)}-0"
     sent = the_alert()
     await client.xadd(stream, {"id": sent["id"], "alert": orjson.dumps(sent)}, id=old)
@@ -271,7 +271,8 @@ async def test_an_alert_queued_over_a_day_ago_is_given_up_after_its_first_failur
         hook.failing = {EVERY}
         reader = StreamReader(client, stream, GROUP, "me", 30_000)
         dispatcher = Dispatcher("hook", Channel(type="webhook", url=hook.url),
-                                channel_types()["webhook"], reader, p, set_aside=_no_letters)
+                                channel_types()["webhook"], reader, keys.prefix,
+                                set_aside=_no_letters)
         failed = ALERTS.labels("hook", "failed")
         before = failed._value.get()
         await reader.start()
@@ -297,7 +298,7 @@ async def test_the_backlog_counts_alerts_read_or_not_and_dates_the_oldest(
     redis_url: str, unique: str,
 ) -> None:
     client = AsyncRedis.from_url(redis_url)
-    stream = alerts_stream(prefix(unique), "hook")
+    stream = Keys.of(unique).alerts("hook")
     reader = StreamReader(client, stream, GROUP, "me", 30_000)
     assert await reader.backlog() == (0, None)
     for ms in (1000, 2000, 3000):

@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 from app.cli import main
 from leadscore.decisions import iso
 from leadscore.settings import Settings
-from routing.dispatch import alerts_stream
 from routing.policy import Lead
 from routing.queue_api import queue_routes
 from routing.roster import roster_from_text
@@ -106,12 +105,12 @@ async def get(client: TestClient[Any, Any], path: str) -> tuple[int, Any]:
 
 
 async def decisions(routing: Routing) -> list[Any]:
-    entries: Any = await routing.redis.xrange(f"{routing.store.p}outbox")
+    entries: Any = await routing.redis.xrange(routing.store.keys.outbox)
     return [orjson.loads(fields[b"value"]) for _, fields in entries]
 
 
 async def alerts(routing: Routing) -> list[Any]:
-    entries: Any = await routing.redis.xrange(alerts_stream(routing.store.p, "feed"))
+    entries: Any = await routing.redis.xrange(routing.store.keys.alerts("feed"))
     return [orjson.loads(fields[b"alert"]) for _, fields in entries]
 
 

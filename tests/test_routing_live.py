@@ -36,10 +36,9 @@ from leadscore.infra.receivers import (
 )
 from leadscore.infra.redis_local import run_tls_redis
 from leadscore.settings import Settings
-from routing.dispatch import alerts_stream
+from routing.keys import Keys
 from routing.roster import ROSTER_KEY
 from routing.roster import published as published_roster
-from routing.store import prefix
 from streams.topics import topics_of
 from tests.live import (
     Worker,
@@ -232,7 +231,7 @@ def test_an_unacknowledged_fast_track_lead_is_reminded_then_reassigned_and_the_q
         # more can come of them; only the ladder's one reassignment stands.
         client = redis.Redis.from_url(settings.redis_url)
         try:
-            members = cast(list[bytes], client.zrange(f"{prefix(unique)}sla", 0, -1))
+            members = cast(list[bytes], client.zrange(Keys.of(unique).sla, 0, -1))
             timers = [member for member in members if member.startswith(lead.encode())]
         finally:
             client.close()
@@ -496,8 +495,8 @@ def test_a_redis_entry_that_holds_no_alert_or_step_is_set_aside_and_routing_goes
                                 roster(webhook, mailbox, channels="hook"))
     client = redis.Redis.from_url(redis_url)
     with running_worker(settings, tmp_path / "worker.log") as worker:
-        client.xadd(alerts_stream(prefix(unique), "hook"), {"alert": b"\xff not an alert"})
-        client.zadd(f"{prefix(unique)}sla", {"not|a|timer": time.time()})
+        client.xadd(Keys.of(unique).alerts("hook"), {"alert": b"\xff not an alert"})
+        client.zadd(Keys.of(unique).sla, {"not|a|timer": time.time()})
         with reading(settings.kafka_bootstrap_servers, topics_of(settings).dead_letter) as dead:
             letters = dead.wait_for(2, 30, worker)
         assert sorted((d["stage"], d["source"]) for d in letters) == [

