@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from leadscore.decisions import FAST_TRACK
+from routing.lead_states import ASSIGNED, QUEUES
+
 if TYPE_CHECKING:
     from leadscore.yaml_files import FileError
 
@@ -182,16 +185,16 @@ def queue_table(page: dict[str, Any], now: datetime) -> str:
     a standard lead's work), and how to see the next page."""
     zone = ZoneInfo(page["time_zone"])
     lines = []
-    for name, title in (("fast", "Fast-track inbox"), ("standard", "24-hour queue")):
+    for name, title in zip(QUEUES, ("Fast-track inbox", "24-hour queue"), strict=True):
         cards, total = page[name], page["total"][name]
         lines.append(f"{title} of {page['rep']}: {total} lead{'' if total == 1 else 's'}"
                      + (f", {len(cards)} shown" if cards and len(cards) < total else ""))
         rows = [("lead", "prospect", "name", "company", "score", "state", "due", "SLA left")]
         for card in cards:
             profile = card.get("profile") or {}
-            fast = card["track"] == "fast_track"
+            fast = card["track"] == FAST_TRACK
             due = datetime.fromisoformat(card["deadline"] if fast else card["due"])
-            left = ("met" if fast and card["state"] != "assigned"
+            left = ("met" if fast and card["state"] != ASSIGNED
                     else _left(due.timestamp() - now.timestamp()))
             rows.append((card["lead"], card["prospect"], profile.get("name") or "-",
                          profile.get("company") or "-", str(card.get("score", "-")),

@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 
-from leadscore.decisions import LEAD_ACKNOWLEDGED, LEAD_COMPLETED, LEAD_REASSIGNED, iso, lead_event
+from leadscore.decisions import LEAD_ACKNOWLEDGED, LEAD_COMPLETED, iso, lead_event
 from routing import metrics
 from routing.lead_states import ACKNOWLEDGED, ASSIGNED, COMPLETED, QUEUES
-from routing.policy import Lead, cannot_hold, card, outside
+from routing.policy import cannot_hold, card, outside
 from routing.roster import CompiledRoster, Rep
-from routing.sla import Timer, alert_items, announcements, first_assignment
+from routing.sla import Timer, alert_items, handed_over
 from routing.store import Move, Store
 
 #: A queue page's size when none is asked for, and the largest one served.
@@ -149,12 +149,9 @@ async def _move(store: Store, roster: CompiledRoster, lead: dict[str, Any], rep:
     promotion = lead["origin"]["promotion"]
     routed = {**lead["routed"], "rep": rep.id, "team": rep.team, "fallback": False,
               "at": iso(now.timestamp())}
-    event = lead_event(LEAD_REASSIGNED, lead_id, promotion["prospect"], rep.id,
-                       iso(now.timestamp()), from_rep=holder, reason=why, routed=routed)
     moves = len(lead["tried"])
-    items = announcements(roster, Lead.of(promotion), routed, "reassigned", None, [event],
-                          started=now, first_assigned=first_assignment(lead["origin"]),
-                          ordinal=moves)
+    items = handed_over(roster, lead["origin"], routed, None, holder, why, lead["tried"],
+                        now).announcements
     if holder in roster.reps:
         items += alert_items(roster.reps[holder], "taken", card(routed, promotion), None, moves)
     move = Move.to(roster, routed, lead["tried"], now)
